@@ -1,0 +1,324 @@
+// The spine every source shares: validate → batch per (table, event hour) →
+// encode → spool, with acknowledgements back to the sources once their
+// records are committed, and backpressure when memory or the spool fill up.
+
+import { TableBatch } from '../batch/table-batch.ts';
+import { TABLES, type TableName } from '../contract/generated.ts';
+import { hourStartUs, nowUs } from '../contract/time.ts';
+import { validateRow } from '../contract/validate.ts';
+import type { ParquetEncoder } from '../encode/parquet-encoder.ts';
+import type { Logger } from '../ops/logger.ts';
+import type { AgentMetrics } from '../ops/metrics.ts';
+import { RateLimitedLog } from '../ops/rate-limited-log.ts';
+import type { Spool, SpoolFile } from '../spool/spool.ts';
+import type { TableRecord } from './source.ts';
+
+export interface BatchLimits {
+  readonly maxRows: number;
+  readonly maxBytes: number;
+  readonly maxAgeMs: number;
+  readonly maxOpen: number;
+}
+
+export interface PipelineOptions {
+  readonly batch: BatchLimits;
+  readonly bufferMaxBytes: number;
+  /** Attempts to encode one batch before it is dropped as undecodable (a bug, not an outage). */
+  readonly maxEncodeAttempts?: number;
+}
+
+/** One emission's outstanding batches; it is durable when none is left. */
+interface Ticket {
+  pending: number;
+  sealed: boolean;
+  readonly onDurable: (() => void) | undefined;
+}
+
+interface Pending {
+  readonly batch: TableBatch;
+  readonly tickets: Set<Ticket>;
+}
+
+interface TableStats {
+  recordsIn: number;
+  recordsSpooled: number;
+  filesSpooled: number;
+  bytesSpooled: number;
+}
+
+export interface TableProgressSnapshot {
+  readonly table: TableName;
+  readonly lastSeq: number;
+  readonly flushedThroughUs: number;
+  readonly recordsIn: number;
+  readonly recordsSpooled: number;
+  readonly recordsBuffered: number;
+  /** Files and Parquet bytes this process spooled. */
+  readonly filesSpooled: number;
+  readonly bytesSpooled: number;
+}
+
+export class Pipeline {
+  private readonly open = new Map<string, Pending>();
+  /** Rolled batches in order; the head is being encoded and spooled. */
+  private readonly queue: Pending[] = [];
+  private readonly stats = new Map<TableName, TableStats>();
+  private bufferBytes = 0;
+  private pumping = false;
+  private capacityWaiters: (() => void)[] = [];
+  private idleWaiters: (() => void)[] = [];
+  private readonly rejects: RateLimitedLog;
+  private readonly options: PipelineOptions;
+  private readonly spool: Spool;
+  private readonly encoder: ParquetEncoder;
+  private readonly metrics: AgentMetrics;
+  private readonly logger: Logger;
+  /** Called after every committed spool file (the uploader listens). */
+  onSpooled: (file: SpoolFile) => void = () => {};
+
+  constructor(options: PipelineOptions, spool: Spool, encoder: ParquetEncoder, metrics: AgentMetrics, logger: Logger) {
+    this.options = options;
+    this.spool = spool;
+    this.encoder = encoder;
+    this.metrics = metrics;
+    this.logger = logger;
+    this.rejects = new RateLimitedLog(logger, 10_000);
+  }
+
+  get bufferedBytes(): number {
+    return this.bufferBytes;
+  }
+
+  hasCapacity(): boolean {
+    return this.bufferBytes < this.options.bufferMaxBytes && this.spool.hasSpace;
+  }
+
+  async waitForCapacity(): Promise<void> {
+    while (!this.hasCapacity()) {
+      if (!this.spool.hasSpace) await this.spool.waitForSpace();
+      else await new Promise<void>((resolve) => this.capacityWaiters.push(resolve));
+    }
+  }
+
+  /**
+   * Accepts records regardless of capacity (pull sources wait for capacity
+   * first; heartbeats are tiny and must not be lost). Invalid records are
+   * dropped with a counted reason and do not hold up the acknowledgement.
+   */
+  accept(source: string, records: readonly TableRecord[], onDurable?: () => void): void {
+    const ticket: Ticket = { pending: 0, sealed: false, onDurable };
+    for (const record of records) this.acceptOne(source, record, ticket);
+    ticket.sealed = true;
+    if (ticket.pending === 0) ticket.onDurable?.();
+    this.enforceOpenLimit();
+    this.metrics.bufferBytes.set(this.bufferBytes);
+  }
+
+  /** For push sources: all or nothing, so a drop is one clear event. */
+  offer(source: string, records: readonly TableRecord[]): boolean {
+    if (this.hasCapacity()) {
+      this.accept(source, records);
+      return true;
+    }
+    const reason = this.spool.hasSpace ? 'buffer_full' : 'spool_full';
+    for (const r of records) this.metrics.drop(r.table, source, reason);
+    this.rejects.warn(`${source}:${reason}`, { source, reason }, 'pipeline full: push source records dropped');
+    return false;
+  }
+
+  /** Rolls batches that reached their age; call about once a second. */
+  tick(nowMs = Date.now()): void {
+    for (const [key, pending] of this.open)
+      if (nowMs - pending.batch.openedAtMs >= this.options.batch.maxAgeMs) this.roll(key, pending);
+  }
+
+  /** Rolls every open batch and resolves when all of them are committed to the spool. */
+  async flushAll(): Promise<void> {
+    for (const [key, pending] of this.open) this.roll(key, pending);
+    await this.idle();
+    await this.spool.commitState();
+  }
+
+  idle(): Promise<void> {
+    if (!this.pumping && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  progress(): TableProgressSnapshot[] {
+    const now = nowUs();
+    const minBuffered = new Map<TableName, number>();
+    const buffered = new Map<TableName, number>();
+    for (const { batch } of [...this.open.values(), ...this.queue]) {
+      const table = batch.schema.name as TableName;
+      minBuffered.set(table, Math.min(minBuffered.get(table) ?? Number.POSITIVE_INFINITY, batch.minEventTimeUs));
+      buffered.set(table, (buffered.get(table) ?? 0) + batch.rows);
+    }
+    return [...this.stats.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([table, s]) => {
+        const min = minBuffered.get(table);
+        return {
+          table,
+          lastSeq: this.spool.lastSeq(table),
+          flushedThroughUs: min === undefined ? now : Math.min(now, min - 1),
+          recordsIn: s.recordsIn,
+          recordsSpooled: s.recordsSpooled,
+          recordsBuffered: buffered.get(table) ?? 0,
+          filesSpooled: s.filesSpooled,
+          bytesSpooled: s.bytesSpooled,
+        };
+      });
+  }
+
+  /** Wakes pull sources waiting for room (the uploader calls this after freeing spool space). */
+  notifyCapacity(): void {
+    if (!this.hasCapacity() || this.capacityWaiters.length === 0) return;
+    const waiters = this.capacityWaiters;
+    this.capacityWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private acceptOne(source: string, record: TableRecord, ticket: Ticket): void {
+    const schema = TABLES[record.table];
+    if (!schema) {
+      this.metrics.drop(String(record.table), source, 'unknown_table');
+      this.rejects.warn(
+        `${source}:unknown_table`,
+        { source, table: record.table },
+        'record for an unknown table dropped',
+      );
+      return;
+    }
+    const problem = validateRow(schema, record.row);
+    if (problem) {
+      this.metrics.drop(record.table, source, 'invalid_record');
+      this.rejects.warn(`${source}:invalid`, { source, table: record.table, problem }, 'invalid record dropped');
+      return;
+    }
+    const stats = this.statsOf(record.table);
+    stats.recordsIn++;
+    this.metrics.recordsIn.inc({ table: record.table, source });
+    const row = record.row as unknown as Readonly<Record<string, unknown>>;
+    const eventUs = row.event_time as number;
+    const hour = hourStartUs(eventUs);
+    const key = `${record.table}|${hour}`;
+    let pending = this.open.get(key);
+    if (!pending) {
+      const batch = new TableBatch(schema, hour, Date.now(), (column) =>
+        this.metrics.valuesTruncated.inc({ table: schema.name, column }),
+      );
+      pending = { batch, tickets: new Set() };
+      this.open.set(key, pending);
+    }
+    const before = pending.batch.bytes;
+    pending.batch.append(row, eventUs);
+    this.bufferBytes += pending.batch.bytes - before;
+    if (!pending.tickets.has(ticket)) {
+      pending.tickets.add(ticket);
+      ticket.pending++;
+    }
+    const { maxRows, maxBytes } = this.options.batch;
+    if (pending.batch.rows >= maxRows || pending.batch.bytes >= maxBytes) this.roll(key, pending);
+  }
+
+  private statsOf(table: TableName): TableStats {
+    let s = this.stats.get(table);
+    if (!s) {
+      s = { recordsIn: 0, recordsSpooled: 0, filesSpooled: 0, bytesSpooled: 0 };
+      this.stats.set(table, s);
+    }
+    return s;
+  }
+
+  private enforceOpenLimit(): void {
+    while (this.open.size > this.options.batch.maxOpen) {
+      let oldest: [string, Pending] | undefined;
+      for (const entry of this.open)
+        if (!oldest || entry[1].batch.openedAtMs < oldest[1].batch.openedAtMs) oldest = entry;
+      this.roll(oldest![0], oldest![1]);
+    }
+  }
+
+  private roll(key: string, pending: Pending): void {
+    this.open.delete(key);
+    this.queue.push(pending);
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.queue.length) {
+        const head = this.queue[0]!;
+        await this.spoolBatch(head);
+        this.queue.shift();
+        this.bufferBytes -= head.batch.bytes;
+        this.metrics.bufferBytes.set(this.bufferBytes);
+        this.notifyCapacity();
+      }
+    } finally {
+      this.pumping = false;
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Encodes and commits one batch; retries until it is durable, backing off. */
+  private async spoolBatch({ batch, tickets }: Pending): Promise<void> {
+    const table = batch.schema.name;
+    const columns = batch.schema.columns.map((c) => c.name);
+    const maxEncodeAttempts = this.options.maxEncodeAttempts ?? 3;
+    let encodeFailures = 0;
+    let delayMs = 500;
+    for (;;) {
+      let bytes: Uint8Array;
+      const started = performance.now();
+      try {
+        bytes = await this.encoder.encode(batch.toIPC(), columns);
+      } catch (err) {
+        this.metrics.spoolErrors.inc({ table, stage: 'encode' });
+        if (++encodeFailures >= maxEncodeAttempts) {
+          // Retrying the same rows cannot succeed; account for them and move on
+          // rather than stall every source behind this batch.
+          this.metrics.drop(table, 'pipeline', 'encode_failed', batch.rows);
+          this.logger.error({ err, table, rows: batch.rows }, 'batch could not be encoded; rows dropped');
+          this.release(tickets);
+          return;
+        }
+        this.logger.warn({ err, table, attempt: encodeFailures }, 'batch encoding failed; retrying');
+        continue;
+      }
+      this.metrics.encodeSeconds.observe({ table }, (performance.now() - started) / 1000);
+      try {
+        const file = await this.spool.write(table, batch.hourStartUs, bytes, {
+          beforeCommit: () => this.release(tickets),
+          newestEventUs: batch.maxEventTimeUs,
+        });
+        const stats = this.statsOf(table as TableName);
+        stats.recordsSpooled += batch.rows;
+        stats.filesSpooled++;
+        stats.bytesSpooled += file.bytes;
+        this.metrics.recordsSpooled.inc({ table }, batch.rows);
+        this.metrics.filesSpooled.inc({ table });
+        this.metrics.bytesSpooled.inc({ table }, file.bytes);
+        this.onSpooled(file);
+        return;
+      } catch (err) {
+        this.metrics.spoolErrors.inc({ table, stage: 'write' });
+        this.logger.error({ err, table, dir: this.spool.dir, retryInMs: delayMs }, 'spool write failed; retrying');
+        await new Promise((r) => setTimeout(r, delayMs));
+        delayMs = Math.min(delayMs * 2, 30_000);
+      }
+    }
+  }
+
+  private release(tickets: Set<Ticket>): void {
+    for (const t of tickets) {
+      t.pending--;
+      if (t.sealed && t.pending === 0) t.onDurable?.();
+    }
+    tickets.clear();
+  }
+}
