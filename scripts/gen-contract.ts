@@ -128,7 +128,15 @@ function tsInterface(name: string, columns: readonly Column[], comment: string):
   for (const c of columns) {
     const unit = c.type.kind === 'timestamp' ? ' (epoch microseconds, UTC)' : '';
     lines.push(`  /** ${c.doc}${unit} */`);
-    lines.push(c.nullable ? `  ${c.name}?: ${tsType(c.type)} | null;` : `  ${c.name}: ${tsType(c.type)};`);
+    // Lists and maps may be omitted (they are written empty, never null).
+    const omittable = c.type.kind === 'list' || c.type.kind === 'map';
+    lines.push(
+      c.nullable
+        ? `  ${c.name}?: ${tsType(c.type)} | null;`
+        : omittable
+          ? `  ${c.name}?: ${tsType(c.type)};`
+          : `  ${c.name}: ${tsType(c.type)};`,
+    );
   }
   lines.push('}');
   return lines.join('\n');

@@ -36,6 +36,16 @@ export interface AgentSummary {
   readonly drops: readonly { table: string; source: string; reason: string; count: number }[];
 }
 
+export interface AgentStatus {
+  readonly state: string;
+  readonly spoolBytes: number;
+  readonly spoolFiles: number;
+  readonly bufferedBytes: number;
+  readonly hasCapacity: boolean;
+  readonly uploadsFailing: boolean;
+  readonly sources: readonly { name: string; kind: string; tailLagBytes?: number; newestEventUs?: number }[];
+}
+
 export class Agent {
   readonly config: AgentConfig;
   readonly logger: Logger;
@@ -149,9 +159,12 @@ export class Agent {
     this.sourceRuns = this.sources.map((s) => this.runSource(s, mode));
   }
 
-  /** Drain mode: waits for bounded sources to finish, then lands everything. */
+  /**
+   * Drain mode: waits for the pull sources to reach the end of their input,
+   * then stops the push sources (which have no end) and lands everything.
+   */
   async drain(): Promise<AgentSummary> {
-    await Promise.all(this.sourceRuns);
+    await Promise.all(this.sourceRuns.filter((_, i) => this.sources[i]!.kind === 'pull'));
     return this.stop(Number.POSITIVE_INFINITY);
   }
 
@@ -168,7 +181,8 @@ export class Agent {
     const deadline = Date.now() + graceMs;
     const timeLeft = () => Math.max(0, deadline - Date.now());
     await withTimeout(Promise.allSettled(this.sourceRuns), timeLeft());
-    // The last heartbeat records the final counts; it lands with the rest.
+    await withTimeout(this.pipeline.flushAll(), timeLeft());
+    // Taken after the flush, the last heartbeat says everything is spooled; it lands with the rest.
     this.heartbeat.beat();
     await withTimeout(this.pipeline.flushAll(), timeLeft());
     const drained = await withTimeout(this.uploader.drained(), timeLeft());
@@ -185,6 +199,19 @@ export class Agent {
     const summary = this.summary();
     this.logger.info({ tables: summary.tables, spooled: this.spool.fileCount }, 'agent stopped');
     return summary;
+  }
+
+  /** Point-in-time state for readiness checks, logs and tests. */
+  status(): AgentStatus {
+    return {
+      state: this.state,
+      spoolBytes: this.spool.bytes,
+      spoolFiles: this.spool.fileCount,
+      bufferedBytes: this.pipeline.bufferedBytes,
+      hasCapacity: this.pipeline.hasCapacity(),
+      uploadsFailing: this.uploader.failing,
+      sources: this.sources.map((s) => ({ name: s.name, kind: s.kind, ...s.lag?.() })),
+    };
   }
 
   private summary(): AgentSummary {

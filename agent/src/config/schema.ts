@@ -47,7 +47,10 @@ const s3Store = z
     prefix: z.string().default('hoptrace').describe('Key prefix; objects go under <prefix>/v1/<table>/…'),
     region: z.string().optional().describe('AWS region; defaults to AWS_REGION from the environment.'),
     endpoint: z.url().optional().describe('Custom endpoint for S3-compatible servers.'),
-    force_path_style: z.boolean().default(false).describe('Path-style addressing (S3-compatible servers).'),
+    force_path_style: z
+      .boolean()
+      .optional()
+      .describe('Path-style addressing; defaults to true with a custom endpoint, else false.'),
     sse: z.enum(['none', 'AES256', 'aws:kms']).default('none').describe('Server-side encryption header to send.'),
     kms_key_id: z.string().optional().describe('KMS key id or ARN for sse aws:kms.'),
     bucket_key_enabled: z.boolean().default(true).describe('Use S3 Bucket Keys with SSE-KMS (cuts KMS calls).'),

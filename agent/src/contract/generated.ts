@@ -18,7 +18,7 @@ export interface Container {
   /** True for init containers that keep running (native sidecars). */
   is_init: boolean;
   /** Declared container ports. */
-  ports: readonly ContainerPort[];
+  ports?: readonly ContainerPort[];
 }
 
 /** A port declared by a container. */
@@ -46,7 +46,7 @@ export interface DropCount {
 /** An endpoint of an EndpointSlice. */
 export interface Endpoint {
   /** Endpoint addresses. */
-  addresses: readonly string[];
+  addresses?: readonly string[];
   /** `conditions.ready`. */
   ready?: boolean | null;
   /** `conditions.serving`. */
@@ -150,11 +150,11 @@ export interface AgentHeartbeatRow {
   /** Heartbeat number within this process. */
   heartbeat_seq: number;
   /** Progress per table. */
-  tables: readonly TableProgress[];
+  tables?: readonly TableProgress[];
   /** Records dropped by the agent, by table, source and reason. */
-  drops: readonly DropCount[];
+  drops?: readonly DropCount[];
   /** Records a push source lost before the agent saw them (e.g. Hubble `lost_events`), by source and reason. */
-  losses: readonly DropCount[];
+  losses?: readonly DropCount[];
   /** Bytes of Parquet files in the spool waiting for upload. */
   spool_bytes: number;
   /** Parquet files in the spool waiting for upload. */
@@ -216,7 +216,7 @@ export interface FlowRow {
   /** Owning workload of the source endpoint (`Kind/name`). */
   src_workload?: string | null;
   /** Labels of the source endpoint as reported (`key` → `value`). */
-  src_labels: Readonly<Record<string, string>>;
+  src_labels?: Readonly<Record<string, string>>;
   /** Cilium security identity of the source. */
   src_identity?: number | null;
   /** Namespace of the destination endpoint. */
@@ -226,7 +226,7 @@ export interface FlowRow {
   /** Owning workload of the destination endpoint (`Kind/name`). */
   dst_workload?: string | null;
   /** Labels of the destination endpoint as reported. */
-  dst_labels: Readonly<Record<string, string>>;
+  dst_labels?: Readonly<Record<string, string>>;
   /** Cilium security identity of the destination. */
   dst_identity?: number | null;
   /** Namespace of the Service the destination was reached through. */
@@ -272,7 +272,7 @@ export interface FlowRow {
   /** Connections aggregated into this entry (Calico `num_flows`). */
   flow_count?: number | null;
   /** Network policies that decided the verdict, as reported. */
-  policies: readonly string[];
+  policies?: readonly string[];
 }
 
 /** One HTTP or gRPC request as one proxy saw it: an ingress controller, a gateway, or a service-mesh sidecar (inbound or outbound). Parsed from the proxy's access log; only metadata is kept — no bodies, cookies, auth headers or query strings. */
@@ -336,9 +336,9 @@ export interface HttpRequestRow {
   /** Local port the proxy accepted the connection on. */
   downstream_local_port?: number | null;
   /** `X-Forwarded-For` chain, leftmost (original client) first. */
-  forwarded_for: readonly string[];
+  forwarded_for?: readonly string[];
   /** Every upstream attempt in order; retries and next-upstream tries appear as further elements. */
-  upstream_attempts: readonly UpstreamAttempt[];
+  upstream_attempts?: readonly UpstreamAttempt[];
   /** Upstream cluster (Envoy) or `$proxy_upstream_name` (ingress-nginx). */
   upstream_cluster?: string | null;
   /** `$proxy_alternative_upstream_name` (canary) for ingress-nginx. */
@@ -442,7 +442,7 @@ export interface K8sObjectRow {
   /** `ADDED`, `MODIFIED`, `DELETED`, or `SNAPSHOT` for periodic full listings. */
   change_type: string;
   /** Labels (after the configured allow/deny lists). */
-  labels: Readonly<Record<string, string>>;
+  labels?: Readonly<Record<string, string>>;
   /** Kind of the owning workload, resolved through ReplicaSet → Deployment. */
   owner_kind?: string | null;
   /** Name of the owning workload. */
@@ -452,7 +452,7 @@ export interface K8sObjectRow {
   /** `metadata.deletionTimestamp`. (epoch microseconds, UTC) */
   deletion_time?: number | null;
   /** Pod: `status.podIPs`. */
-  pod_ips: readonly string[];
+  pod_ips?: readonly string[];
   /** Pod: `status.hostIP`. */
   host_ip?: string | null;
   /** Pod: `spec.nodeName`. */
@@ -466,33 +466,33 @@ export interface K8sObjectRow {
   /** Pod: `spec.hostNetwork`. */
   host_network?: boolean | null;
   /** Pod: containers with their ids, images and declared ports. */
-  containers: readonly Container[];
+  containers?: readonly Container[];
   /** Service: `spec.type`. */
   service_type?: string | null;
   /** Service: `spec.clusterIPs` (`None` for headless Services). */
-  cluster_ips: readonly string[];
+  cluster_ips?: readonly string[];
   /** Service: `spec.ports`. */
-  service_ports: readonly ServicePort[];
+  service_ports?: readonly ServicePort[];
   /** Service: `spec.selector`. */
-  selector: Readonly<Record<string, string>>;
+  selector?: Readonly<Record<string, string>>;
   /** Service: `spec.externalTrafficPolicy`. */
   external_traffic_policy?: string | null;
   /** Service: `spec.internalTrafficPolicy`. */
   internal_traffic_policy?: string | null;
   /** Service: `status.loadBalancer.ingress[].ip`. */
-  load_balancer_ips: readonly string[];
+  load_balancer_ips?: readonly string[];
   /** EndpointSlice: the owning Service (`kubernetes.io/service-name`). */
   service_name?: string | null;
   /** EndpointSlice: `addressType` (`IPv4`, `IPv6`, `FQDN`). */
   address_type?: string | null;
   /** EndpointSlice: `endpoints`. */
-  endpoints: readonly Endpoint[];
+  endpoints?: readonly Endpoint[];
   /** EndpointSlice: `ports`. */
-  endpoint_ports: readonly EndpointPort[];
+  endpoint_ports?: readonly EndpointPort[];
   /** Node: `status.addresses` of type `InternalIP`. */
-  node_internal_ips: readonly string[];
+  node_internal_ips?: readonly string[];
   /** Node: `spec.podCIDRs`. */
-  pod_cidrs: readonly string[];
+  pod_cidrs?: readonly string[];
 }
 
 /** One OpenTelemetry span received over OTLP, reduced to the attributes that place it on a network path. Other attributes, events and links are not kept. */

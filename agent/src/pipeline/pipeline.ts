@@ -291,6 +291,9 @@ export class Pipeline {
         continue;
       }
       this.metrics.encodeSeconds.observe({ table }, (performance.now() - started) / 1000);
+      // The spool bound is a disk quota: batches wait in memory (where the
+      // buffer bound then pauses sources) rather than overrun it.
+      await this.spool.waitForSpace();
       try {
         const file = await this.spool.write(table, batch.hourStartUs, bytes, {
           beforeCommit: () => this.release(tickets),

@@ -12,7 +12,7 @@ export async function createStore(config: StoreConfig, metrics: AgentMetrics): P
     bucket: config.bucket,
     region: config.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
     ...(config.endpoint ? { endpoint: config.endpoint } : {}),
-    forcePathStyle: config.force_path_style || Boolean(config.endpoint),
+    ...(config.force_path_style === undefined ? {} : { forcePathStyle: config.force_path_style }),
     sse: config.sse,
     ...(config.kms_key_id ? { kmsKeyId: config.kms_key_id } : {}),
     bucketKeyEnabled: config.bucket_key_enabled,

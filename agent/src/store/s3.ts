@@ -22,6 +22,8 @@ const MAX_PART_SIZE = 5 * 1024 * MiB;
 const MAX_PARTS = 10_000;
 /** Largest object a single PutObject may carry. */
 const MAX_SINGLE_PUT = 5 * 1024 * MiB;
+const DEFAULT_CONNECT_TIMEOUT_MS = 3_000;
+const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
 export const PARQUET_CONTENT_TYPE = 'application/vnd.apache.parquet';
 
@@ -43,9 +45,9 @@ export interface S3StoreOptions {
   readonly sse?: 'none' | 'AES256' | 'aws:kms';
   /** KMS key id or ARN; only with `sse: 'aws:kms'`. Unset: the AWS managed key `aws/s3`. */
   readonly kmsKeyId?: string;
-  /** S3 Bucket Keys; only with `sse: 'aws:kms'`, where it defaults to true. */
+  /** S3 Bucket Keys with `sse: 'aws:kms'` (default true); ignored for other `sse` values. */
   readonly bucketKeyEnabled?: boolean;
-  /** Bodies up to this size go in one PutObject, larger ones as a multipart upload. Default 64 MiB. */
+  /** Bodies smaller than this go in one PutObject, others as a multipart upload. Default 64 MiB. */
   readonly multipartThresholdBytes?: number;
   /** Multipart part size. Default 16 MiB, at least 5 MiB; raised automatically to stay within 10,000 parts. */
   readonly partSizeBytes?: number;
@@ -53,11 +55,11 @@ export interface S3StoreOptions {
   readonly maxAttempts?: number;
   /** Request checksums. Default `when_required` when `endpoint` is set, else `when_supported`. */
   readonly checksums?: 'when_required' | 'when_supported';
-  /** TCP connect timeout per attempt. Default 5 s. */
+  /** TCP connect timeout per attempt. Default 3 s. */
   readonly connectTimeoutMs?: number;
-  /** Deadline for one HTTP attempt including the body upload; must cover one part or one PutObject. Default 120 s. */
+  /** Deadline for one HTTP attempt including the body upload; must cover one part or one PutObject. Default 60 s. */
   readonly requestTimeoutMs?: number;
-  /** Static credentials. Unset: the SDK default provider chain (env, IRSA, EKS Pod Identity, profile, IMDS). */
+  /** Static credentials. Unset: the SDK default provider chain (env, profile, IRSA, EKS Pod Identity, IMDS). */
   readonly credentials?: S3StaticCredentials;
   readonly observer?: S3StoreObserver;
 }
@@ -118,7 +120,7 @@ export class S3Store implements ObjectStore {
     if (key === '' || key.startsWith('/')) {
       throw new StoreError(`S3 put to bucket ${this.#opts.bucket}: invalid key ${JSON.stringify(key)}`, false);
     }
-    if (body.byteLength <= this.#opts.multipartThresholdBytes) {
+    if (body.byteLength < this.#opts.multipartThresholdBytes) {
       await this.#putSingle(key, body);
     } else {
       await this.#putMultipart(key, body);
@@ -271,7 +273,6 @@ function resolveOptions(o: S3StoreOptions): ResolvedOptions {
   }
   const sse = o.sse ?? 'none';
   if (sse !== 'aws:kms' && o.kmsKeyId !== undefined) throw new Error(`S3 store: kmsKeyId requires sse 'aws:kms'`);
-  if (sse !== 'aws:kms' && o.bucketKeyEnabled) throw new Error(`S3 store: bucketKeyEnabled requires sse 'aws:kms'`);
   if (o.credentials && (!o.credentials.accessKeyId || !o.credentials.secretAccessKey)) {
     throw new Error('S3 store: credentials need both accessKeyId and secretAccessKey');
   }
@@ -284,8 +285,8 @@ function resolveOptions(o: S3StoreOptions): ResolvedOptions {
     MAX_SINGLE_PUT,
   );
   intOption('maxAttempts', o.maxAttempts, 5, 1, 100);
-  intOption('connectTimeoutMs', o.connectTimeoutMs, 5_000, 1, 3_600_000);
-  intOption('requestTimeoutMs', o.requestTimeoutMs, 120_000, 1, 24 * 3_600_000);
+  intOption('connectTimeoutMs', o.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS, 1, 3_600_000);
+  intOption('requestTimeoutMs', o.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS, 1, 24 * 3_600_000);
 
   let sseParams: SseParams = {};
   if (sse === 'AES256') sseParams = { ServerSideEncryption: 'AES256' };
@@ -318,8 +319,8 @@ function clientConfig(o: S3StoreOptions, checksums: ResolvedOptions['checksums']
     // The SDK's handler has no timeouts by default, and without
     // throwOnRequestTimeout an expired request deadline only logs a warning.
     requestHandler: {
-      connectionTimeout: o.connectTimeoutMs ?? 5_000,
-      requestTimeout: o.requestTimeoutMs ?? 120_000,
+      connectionTimeout: o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      requestTimeout: o.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
       throwOnRequestTimeout: true,
     },
     ...(o.endpoint !== undefined ? { endpoint: o.endpoint } : {}),
@@ -398,7 +399,13 @@ export function classifyS3Error(err: unknown): S3FailureInfo {
   if (status !== undefined) {
     const code = stringAt(e, 'Code') ?? stringAt(e, 'name') ?? `HTTP${status}`;
     const retryable =
-      status >= 500 || status === 429 || status === 408 || RETRYABLE_S3_CODES.has(code) || e.$retryable !== undefined;
+      status >= 500 ||
+      status === 429 ||
+      status === 408 ||
+      RETRYABLE_S3_CODES.has(code) ||
+      // Throttling passed through from another service, e.g. KMS under SSE-KMS.
+      /throttl/i.test(code) ||
+      e.$retryable !== undefined;
     return { code, httpStatus: status, retryable };
   }
   const network = findNetworkCode(err, 0);
