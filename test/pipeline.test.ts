@@ -46,30 +46,35 @@ async function core(
 const flows = (from: number, n: number, at = (i: number) => T0 + i): TableRecord[] =>
   Array.from({ length: n }, (_, k) => ({ table: 'flows' as const, row: flow(from + k, at(from + k)) }));
 
-test('a batch rolls at max_rows, and an emission is acknowledged only once all its rows are committed', async () => {
+test('batches roll at max_rows between emissions; each emission is acknowledged once all its rows are committed', async () => {
   const dir = tempDir();
   const { spool, encoder, pipeline } = await core(dir, { maxRows: 100 });
-  let acked = 0;
-  let filesAtAck = -1;
-  pipeline.accept('src', flows(0, 250), () => {
-    acked++;
-    filesAtAck = spool.fileCount;
-    spool.setCheckpoint('src:pos', 250);
-  });
+  const acked: number[] = [];
+  const filesAtAck: number[] = [];
+  for (let e = 0; e < 5; e++)
+    pipeline.accept('src', flows(e * 60, 60), () => {
+      acked.push(e);
+      filesAtAck.push(spool.fileCount);
+      spool.setCheckpoint('src:pos', (e + 1) * 60);
+    });
   await pipeline.idle();
-  assert.equal(spool.fileCount, 2, 'two full batches rolled on their own');
-  assert.equal(acked, 0, 'not acknowledged while 50 rows are still in memory');
-  await pipeline.flushAll();
-  assert.equal(acked, 1);
-  assert.equal(filesAtAck, 2, 'acknowledged inside the commit of the third file');
+  // 60 + 60 rows reach 100 at the end of the second emission: files hold whole emissions.
   assert.deepEqual(
     spool.pending().map((f) => f.seq),
-    [1, 2, 3],
+    [1, 2],
+  );
+  assert.deepEqual(acked, [0, 1, 2, 3], 'the fifth emission is still in memory');
+  assert.deepEqual(filesAtAck, [0, 0, 1, 1], 'acknowledged inside the commit of the file holding them');
+  await pipeline.flushAll();
+  assert.deepEqual(acked, [0, 1, 2, 3, 4]);
+  assert.deepEqual(
+    pipeline.progress().map((p) => [p.table, p.recordsSpooled, p.filesSpooled]),
+    [['flows', 300, 3]],
   );
   await encoder.close();
   // The checkpoint was committed with the file: a new process sees it.
   const reopened = await Spool.open(join(dir, 'spool'), 1 << 30);
-  assert.equal(reopened.checkpoint('src:pos'), 250);
+  assert.equal(reopened.checkpoint('src:pos'), 300);
   assert.equal(reopened.lastSeq('flows'), 3);
   assert.equal(reopened.epoch, spool.epoch);
 });

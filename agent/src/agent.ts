@@ -133,6 +133,11 @@ export class Agent {
       metrics: this.metrics,
       sources: this.sources,
     });
+    if (this.spool.discardedUncommitted)
+      this.logger.warn(
+        { files: this.spool.discardedUncommitted },
+        'discarded spool files whose commit was interrupted; their records are read again from the sources',
+      );
     if (this.spool.fileCount)
       this.logger.info({ files: this.spool.fileCount, bytes: this.spool.bytes }, 'uploading files left in the spool');
     // Files left from a previous run are the oldest, so they go first.

@@ -107,9 +107,20 @@ export class Pipeline {
    */
   accept(source: string, records: readonly TableRecord[], onDurable?: () => void): void {
     const ticket: Ticket = { pending: 0, sealed: false, onDurable };
-    for (const record of records) this.acceptOne(source, record, ticket);
+    const touched = new Set<string>();
+    for (const record of records) {
+      const key = this.acceptOne(source, record, ticket);
+      if (key) touched.add(key);
+    }
     ticket.sealed = true;
     if (ticket.pending === 0) ticket.onDurable?.();
+    // Batches roll only between emissions, so a committed file holds whole
+    // emissions and a source position never splits across a crash.
+    const { maxRows, maxBytes } = this.options.batch;
+    for (const key of touched) {
+      const pending = this.open.get(key);
+      if (pending && (pending.batch.rows >= maxRows || pending.batch.bytes >= maxBytes)) this.roll(key, pending);
+    }
     this.enforceOpenLimit();
     this.metrics.bufferBytes.set(this.bufferBytes);
   }
@@ -178,7 +189,8 @@ export class Pipeline {
     for (const w of waiters) w();
   }
 
-  private acceptOne(source: string, record: TableRecord, ticket: Ticket): void {
+  /** Appends one record; returns the key of the batch it went to (undefined when dropped). */
+  private acceptOne(source: string, record: TableRecord, ticket: Ticket): string | undefined {
     const schema = TABLES[record.table];
     if (!schema) {
       this.metrics.drop(String(record.table), source, 'unknown_table');
@@ -193,7 +205,7 @@ export class Pipeline {
     if (problem) {
       this.metrics.drop(record.table, source, 'invalid_record');
       this.rejects.warn(`${source}:invalid`, { source, table: record.table, problem }, 'invalid record dropped');
-      return;
+      return undefined;
     }
     const stats = this.statsOf(record.table);
     stats.recordsIn++;
@@ -217,8 +229,7 @@ export class Pipeline {
       pending.tickets.add(ticket);
       ticket.pending++;
     }
-    const { maxRows, maxBytes } = this.options.batch;
-    if (pending.batch.rows >= maxRows || pending.batch.bytes >= maxBytes) this.roll(key, pending);
+    return key;
   }
 
   private statsOf(table: TableName): TableStats {

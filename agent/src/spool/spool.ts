@@ -42,6 +42,8 @@ export class Spool {
   private state!: SpoolState;
   private readonly files = new Map<string, SpoolFile>();
   private totalBytes = 0;
+  /** Uncommitted files found and discarded at open (their records are re-read). */
+  discardedUncommitted = 0;
   private spaceWaiters: (() => void)[] = [];
   // Writes are serialised so sequence numbers are handed out without gaps.
   private writeChain: Promise<unknown> = Promise.resolve();
@@ -52,9 +54,12 @@ export class Spool {
   }
 
   /**
-   * Opens (or creates) a spool. Leftover temporary files from a crash are
-   * removed; finished files are picked up for upload; sequence numbers resume
-   * above both the persisted state and every file still present.
+   * Opens (or creates) a spool. The state file is the commit point: a file
+   * the state does not yet cover was renamed into place but never committed
+   * (the process died in between), was never uploaded, and the positions of
+   * its records were not saved — so it is deleted and its pull-source records
+   * are read again, under the same sequence number. Committed files are
+   * picked up for upload. Temporary files are removed.
    */
   static async open(dir: string, maxBytes: number, now = Date.now()): Promise<Spool> {
     const spool = new Spool(dir, maxBytes);
@@ -86,8 +91,12 @@ export class Spool {
         bytes: info.size,
         createdAtMs: info.mtimeMs,
       };
+      if (file.epoch === state?.epoch && file.seq >= (nextSeq[file.table] ?? 1)) {
+        await rm(path, { force: true });
+        spool.discardedUncommitted++;
+        continue;
+      }
       spool.add(file);
-      if (file.epoch === state?.epoch) nextSeq[file.table] = Math.max(nextSeq[file.table] ?? 1, file.seq + 1);
     }
     spool.state = { epoch: state?.epoch ?? String(now), nextSeq, checkpoints: { ...(state?.checkpoints ?? {}) } };
     if (!state) await spool.persistState();
@@ -172,9 +181,7 @@ export class Spool {
     const name = `${table}.${hourStartUs}.${this.state.epoch}-${formatSeq(seq)}.parquet`;
     const path = join(this.dir, FILES_DIR, name);
     await writeFileDurably(path, bytes);
-    // The file is already in place; if we crash before the state is saved,
-    // open() recovers the number from the file itself and keeps the file (its
-    // records may then be re-read too; record_id makes that harmless).
+    // Not committed until the state below is saved; see open().
     this.state.nextSeq[table] = seq + 1;
     // Sources move their positions now, so the same write persists them.
     beforeCommit?.();

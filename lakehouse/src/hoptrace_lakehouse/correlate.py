@@ -608,6 +608,7 @@ def correlate(
     ).filter(F.col("m").isNotNull())
     pair_offsets = (
         exact.select(
+            "window_start",
             F.col("r_node").alias("client_node"),
             F.col("m.s_node").alias("server_node"),
             (

@@ -212,38 +212,36 @@ def window_inputs(
     return dedup_by_record_id(obs), pods, svcs
 
 
-def _first_finalized(spark: SparkSession, tables: Tables, ws: datetime) -> datetime | None:
-    row = (
-        tables.read(spark, "ops.finalized_windows")
-        .filter(F.col("window_start") == F.lit(_utc(ws)))
-        .agg(F.min("first_finalized_at").alias("t"))
-        .first()
-    )
-    return None if row is None or row["t"] is None else _utc(row["t"])
+def _windows_df(spark: SparkSession, start: datetime, end: datetime, minutes: int) -> DataFrame:
+    rows = [(a, b) for a, b in plan_windows(start, end, minutes)]
+    return spark.createDataFrame(rows, "w_start timestamp, w_end timestamp")
 
 
-def too_late_issues(obs: DataFrame, ws: datetime, we: datetime, first_final: datetime | None,
-                    cfg: FinalizeConfig) -> DataFrame:
-    """Observations of this window that arrived after it was first finalized, per node and
-    table: counted as issues (kept on every re-finalization of the window)."""
-    if first_final is None:
-        return obs.sparkSession.createDataFrame([], ISSUES_SCHEMA)
-    late = obs.filter(
-        (F.col("event_time") >= F.lit(_utc(ws)))
-        & (F.col("event_time") < F.lit(_utc(we)))
-        & (F.col("_ingest_time") > F.lit(first_final))
-    )
-    agg = late.groupBy("node", "source_table").agg(
+def too_late_issues(
+    obs: DataFrame, finalized: DataFrame, start: datetime, end: datetime, cfg: FinalizeConfig
+) -> DataFrame:
+    """Observations that arrived after their window was first finalized, per window, node
+    and table: counted as issues (and kept on every re-finalization of the window)."""
+    fw = finalized.select(F.col("window_start").alias("fw_start"), "window_end", "first_finalized_at")
+    late = obs.join(
+        fw,
+        (F.col("event_time") >= F.col("fw_start"))
+        & (F.col("event_time") < F.col("window_end"))
+        & (F.col("_ingest_time") > F.col("first_finalized_at")),
+    ).filter((F.col("fw_start") >= F.lit(_utc(start))) & (F.col("fw_start") < F.lit(_utc(end))))
+    agg = late.groupBy("fw_start", "first_finalized_at", "node", "source_table").agg(
         F.count("*").alias("rows"), F.max("event_time").alias("last_event")
     )
     evidence = F.to_json(
-        F.struct(F.col("source_table").alias("table"), F.col("rows"), F.lit(first_final).alias("window_finalized_at"))
+        F.struct(
+            F.col("source_table").alias("table"), F.col("rows"), F.col("first_finalized_at").alias("window_finalized_at")
+        )
     )
     out = agg.select(
-        F.sha2(F.concat_ws("|", F.lit("too_late"), F.lit(str(ws)), "node", "source_table"), 256)
+        F.sha2(F.concat_ws("|", F.lit("too_late"), F.col("fw_start").cast("string"), "node", "source_table"), 256)
         .substr(1, 32)
         .alias("issue_id"),
-        F.lit(_utc(ws)).cast("timestamp").alias("window_start"),
+        F.col("fw_start").alias("window_start"),
         F.to_date("last_event").alias("event_date"),
         F.col("last_event").alias("event_time"),
         F.lit("too_late").alias("reason"),
@@ -259,17 +257,19 @@ def too_late_issues(obs: DataFrame, ws: datetime, we: datetime, first_final: dat
     return conform(out, ISSUES_SCHEMA)
 
 
-def gap_issues(gaps: DataFrame, ws: datetime, we: datetime, cfg: FinalizeConfig) -> DataFrame:
-    """One window-level agent_gap issue per node and table whose gap overlaps the window."""
-    g = gaps.filter((F.col("gap_from") < F.lit(_utc(we))) & (F.col("gap_to") >= F.lit(_utc(ws))))
-    out = g.groupBy("node", "table").agg(F.min("gap_from").alias("gap_from"), F.max("gap_to").alias("gap_to"))
+def gap_issues(gaps: DataFrame, windows: DataFrame, cfg: FinalizeConfig) -> DataFrame:
+    """One window-level agent_gap issue per window, node and table with a gap in it."""
+    g = gaps.join(windows, (F.col("gap_from") < F.col("w_end")) & (F.col("gap_to") >= F.col("w_start")))
+    out = g.groupBy("w_start", "node", "table").agg(
+        F.min("gap_from").alias("gap_from"), F.max("gap_to").alias("gap_to")
+    )
     out = out.select(
-        F.sha2(F.concat_ws("|", F.lit("agent_gap"), F.lit(str(ws)), "node", "table"), 256)
+        F.sha2(F.concat_ws("|", F.lit("agent_gap"), F.col("w_start").cast("string"), "node", "table"), 256)
         .substr(1, 32)
         .alias("issue_id"),
-        F.lit(_utc(ws)).cast("timestamp").alias("window_start"),
-        F.lit(_utc(ws).date()).alias("event_date"),
-        F.lit(_utc(ws)).cast("timestamp").alias("event_time"),
+        F.col("w_start").alias("window_start"),
+        F.to_date("w_start").alias("event_date"),
+        F.col("w_start").alias("event_time"),
         F.lit("agent_gap").alias("reason"),
         F.lit(None).cast("string").alias("segment"),
         F.lit(None).cast("string").alias("path_id"),
@@ -283,55 +283,71 @@ def gap_issues(gaps: DataFrame, ws: datetime, we: datetime, cfg: FinalizeConfig)
     return conform(out, ISSUES_SCHEMA)
 
 
-def finalize_window(
+def correlate_params(start: datetime, end: datetime, cfg: FinalizeConfig, *, is_final: bool) -> CorrelateParams:
+    return CorrelateParams(
+        window_start=_utc(start),
+        window_end=_utc(end),
+        match_tolerance_us=cfg.match_tolerance_us,
+        skew_tolerance_us=cfg.skew_tolerance_us,
+        window_minutes=cfg.window_minutes,
+        pad_minutes=cfg.pad_minutes,
+        is_final=is_final,
+        correlator_version=cfg.correlator_version,
+    )
+
+
+def finalize_range(
     spark: SparkSession,
     tables: Tables,
-    ws: datetime,
-    we: datetime,
+    start: datetime,
+    end: datetime,
     cfg: FinalizeConfig,
     *,
     as_of: datetime,
 ) -> WindowResult:
-    """Recompute one window from Silver and replace it in Gold (idempotent)."""
-    obs, pods, svcs = window_inputs(spark, tables, ws, we, cfg)
+    """Recompute the windows in ``[start, end)`` from Silver and replace them in Gold
+    (idempotent). One pass over several windows gives the same rows as one per window."""
+    start, end = window_floor(start, cfg.window_minutes), _utc(end)
+    obs, pods, svcs = window_inputs(spark, tables, start, end, cfg)
     obs = obs.localCheckpoint(eager=True)
     files = tables.read(spark, "ops.landed_files")
     heartbeats = tables.read(spark, "bronze.agent_heartbeats")
     gaps = agent_gaps(files, heartbeats, as_of, cfg).localCheckpoint(eager=True)
-    params = CorrelateParams(
-        window_start=_utc(ws),
-        window_end=_utc(we),
-        match_tolerance_us=cfg.match_tolerance_us,
-        skew_tolerance_us=cfg.skew_tolerance_us,
-        is_final=True,
-        correlator_version=cfg.correlator_version,
-    )
-    result = correlate(obs, pods, svcs, params, gaps=gaps)
-    first_final = _first_finalized(spark, tables, ws)
+    result = correlate(obs, pods, svcs, correlate_params(start, end, cfg, is_final=True), gaps=gaps)
+    finalized = tables.read(spark, "ops.finalized_windows")
     issues = (
-        result.issues.unionByName(too_late_issues(obs, ws, we, first_final, cfg))
-        .unionByName(gap_issues(gaps, ws, we, cfg))
+        result.issues.unionByName(too_late_issues(obs, finalized, start, end, cfg))
+        .unionByName(gap_issues(gaps, _windows_df(spark, start, end, cfg.window_minutes), cfg))
         .dropDuplicates(["issue_id"])
     )
-    where = f"window_start = {_ts_sql(ws)}"
+    where = f"window_start >= {_ts_sql(start)} AND window_start < {_ts_sql(end)}"
     paths = result.paths.localCheckpoint(eager=True)
     issues = issues.localCheckpoint(eager=True)
     tables.overwrite(paths, "gold.request_paths", replace_where=where)
     tables.overwrite(issues, "gold.correlation_issues", replace_where=where)
     tables.overwrite(result.offsets, "silver.node_clock_offsets", replace_where=where)
-    _mark_finalized(spark, tables, ws, we, cfg)
-    n_obs = obs.filter((F.col("event_time") >= F.lit(_utc(ws))) & (F.col("event_time") < F.lit(_utc(we)))).count()
+    _mark_finalized(spark, tables, start, end, cfg)
+    n_obs = obs.filter((F.col("event_time") >= F.lit(start)) & (F.col("event_time") < F.lit(end))).count()
     return WindowResult(
-        _utc(ws), _utc(we), n_obs, paths.count(), issues.count(), issues.filter(F.col("reason") == "too_late").count()
+        start, end, n_obs, paths.count(), issues.count(), issues.filter(F.col("reason") == "too_late").count()
     )
 
 
-def _mark_finalized(spark: SparkSession, tables: Tables, ws: datetime, we: datetime, cfg: FinalizeConfig) -> None:
+def finalize_window(
+    spark: SparkSession, tables: Tables, ws: datetime, we: datetime, cfg: FinalizeConfig, *, as_of: datetime
+) -> WindowResult:
+    return finalize_range(spark, tables, ws, we, cfg, as_of=as_of)
+
+
+def _mark_finalized(
+    spark: SparkSession, tables: Tables, start: datetime, end: datetime, cfg: FinalizeConfig
+) -> None:
     from delta.tables import DeltaTable
 
     now = datetime.now(UTC)
     src = spark.createDataFrame(
-        [(_utc(ws), _utc(we), now, now, cfg.correlator_version)], FINALIZED_WINDOWS_SCHEMA
+        [(a, b, now, now, cfg.correlator_version) for a, b in plan_windows(start, end, cfg.window_minutes)],
+        FINALIZED_WINDOWS_SCHEMA,
     )
     target = (
         DeltaTable.forPath(spark, tables.path("ops.finalized_windows"))
@@ -381,10 +397,10 @@ def finalize(
     """The scheduled finalizer: finalize every window that has closed since the last run."""
     cfg = cfg or FinalizeConfig()
     as_of = _utc(as_of or datetime.now(UTC))
-    return [
-        finalize_window(spark, tables, a, b, cfg, as_of=as_of)
-        for a, b in windows_to_finalize(spark, tables, as_of, cfg)
-    ]
+    windows = windows_to_finalize(spark, tables, as_of, cfg)
+    if not windows:
+        return []
+    return [finalize_range(spark, tables, windows[0][0], windows[-1][1], cfg, as_of=as_of)]
 
 
 def backfill(
@@ -397,8 +413,9 @@ def backfill(
     source: str = "silver",
     as_of: datetime | None = None,
     window_minutes: int | None = None,
+    batch_windows: int = 12,
 ) -> list[WindowResult]:
-    """Re-finalize every window in ``[start, end)``; from Silver, or re-normalizing from
+    """Re-finalize every window in ``[start, end)``, ``batch_windows`` per pass; from Silver, or re-normalizing from
     Bronze first (``source='bronze'``). Running it twice leaves identical tables."""
     cfg = cfg or FinalizeConfig()
     if window_minutes is not None:
@@ -411,7 +428,12 @@ def backfill(
         renormalize_from_bronze(spark, tables, _utc(start) - pad, _utc(end) + pad)
     elif source != "silver":
         raise ValueError(f"backfill source must be 'silver' or 'bronze', not {source!r}")
-    return [finalize_window(spark, tables, a, b, cfg, as_of=as_of) for a, b in plan_windows(start, end, cfg.window_minutes)]
+    windows = plan_windows(start, end, cfg.window_minutes)
+    step = max(1, batch_windows)
+    return [
+        finalize_range(spark, tables, windows[i][0], windows[min(i + step, len(windows)) - 1][1], cfg, as_of=as_of)
+        for i in range(0, len(windows), step)
+    ]
 
 
 def refinalize_too_late(

@@ -17,7 +17,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from .dq import write_checks
-from .finalize import FinalizeConfig, _utc, finalize
+from .finalize import FinalizeConfig, _utc, finalize, plan_windows
 from .gold import create_latest_view
 from .local_spark import local_session
 from .streaming import run_available_now
@@ -77,8 +77,9 @@ def run(
         spark, tables, str(Path(landing).resolve()), checkpoints, cfg, max_files_per_trigger=max_files_per_trigger
     )
     as_of = _utc(as_of or datetime.now(UTC))
-    for w in finalize(spark, tables, cfg, as_of=as_of):
-        write_checks(spark, tables, w.window_start, w.window_end, as_of=as_of)
+    for done in finalize(spark, tables, cfg, as_of=as_of):
+        for ws, we in plan_windows(done.window_start, done.window_end, cfg.window_minutes):
+            write_checks(spark, tables, ws, we, as_of=as_of)
     create_latest_view(spark, tables)
     return summarize(spark, tables)
 

@@ -16,8 +16,15 @@ from pyspark.sql.streaming import StreamingQuery
 
 from . import contract
 from .bronze import Platform, bronze_key, start_bronze_stream
-from .correlate import CorrelateParams, correlate
-from .finalize import FinalizeConfig, _utc, finalized_window_starts, window_floor, window_inputs
+from .correlate import correlate
+from .finalize import (
+    FinalizeConfig,
+    _utc,
+    correlate_params,
+    finalized_window_starts,
+    window_floor,
+    window_inputs,
+)
 from .gold import PROVISIONAL_SCHEMA
 from .silver import (
     dedup_by_record_id,
@@ -146,37 +153,30 @@ def affected_windows(batch: DataFrame, cfg: FinalizeConfig) -> list[datetime]:
 def upsert_provisional(
     spark: SparkSession, tables: Tables, window_starts: list[datetime], cfg: FinalizeConfig
 ) -> int:
-    """Correlate the given windows provisionally and upsert them by path_id; windows the
-    finalizer already owns are skipped."""
+    """Correlate the given windows provisionally (one pass over their range) and upsert
+    the paths by path_id; windows the finalizer already owns are left alone."""
     final = finalized_window_starts(spark, tables)
-    n = 0
-    for ws in window_starts:
-        if ws in final:
-            continue
-        we = ws + timedelta(minutes=cfg.window_minutes)
-        obs, pods, svcs = window_inputs(spark, tables, ws, we, cfg)
-        params = CorrelateParams(
-            window_start=ws,
-            window_end=we,
-            match_tolerance_us=cfg.match_tolerance_us,
-            skew_tolerance_us=cfg.skew_tolerance_us,
-            is_final=False,
-            correlator_version=cfg.correlator_version,
-        )
-        paths = correlate(obs.localCheckpoint(eager=True), pods, svcs, params).paths
-        paths = _conform(paths.withColumn("computed_at", F.current_timestamp()), PROVISIONAL_SCHEMA)
-        paths = paths.localCheckpoint(eager=True)
-        if paths.isEmpty():
-            continue
-        n += paths.count()
-        (
-            _delta_target(spark, tables, "gold.request_paths_provisional")
-            .alias("t")
-            .merge(paths.alias("s"), f"t.path_id = s.path_id AND t.window_start = TIMESTAMP'{ws:%Y-%m-%d %H:%M:%S}'")
-            .whenMatchedUpdateAll()
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
+    todo = [w for w in window_starts if w not in final]
+    if not todo:
+        return 0
+    start, end = todo[0], todo[-1] + timedelta(minutes=cfg.window_minutes)
+    obs, pods, svcs = window_inputs(spark, tables, start, end, cfg)
+    params = correlate_params(start, end, cfg, is_final=False)
+    paths = correlate(obs.localCheckpoint(eager=True), pods, svcs, params).paths
+    paths = paths.filter(F.col("window_start").isin([F.lit(w).cast("timestamp") for w in todo]))
+    paths = _conform(paths.withColumn("computed_at", F.current_timestamp()), PROVISIONAL_SCHEMA)
+    paths = paths.localCheckpoint(eager=True)
+    n = paths.count()
+    if n == 0:
+        return 0
+    (
+        _delta_target(spark, tables, "gold.request_paths_provisional")
+        .alias("t")
+        .merge(paths.alias("s"), "t.path_id = s.path_id AND t.window_start = s.window_start")
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
     return n
 
 
