@@ -24,7 +24,7 @@ export interface Landed {
   keys: string[];
 }
 
-/** Every Parquet object under `root`, grouped by table (the key's third segment). */
+/** Every Parquet object under `root`, grouped by table (the key segment after `v1`). */
 export function readLanded(root: string): Promise<Landed> {
   return runPython<Landed>(
     `
@@ -39,7 +39,8 @@ for d, _, files in os.walk(root):
         path = os.path.join(d, f)
         key = os.path.relpath(path, root)
         keys.append(key)
-        t = tables.setdefault(key.split('/')[2], {'files': 0, 'rows': 0, 'record_ids': []})
+        parts = key.split('/')
+        t = tables.setdefault(parts[parts.index('v1') + 1], {'files': 0, 'rows': 0, 'record_ids': []})
         ids = pq.read_table(path, columns=['record_id']).column('record_id').to_pylist()
         t['files'] += 1
         t['rows'] += len(ids)

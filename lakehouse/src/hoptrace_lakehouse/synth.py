@@ -74,6 +74,8 @@ class RequestSpec:
     request_id: str | None = None
     server_tuple: bool = True  # whether the server side logs the ingress's connection tuple
     flows: bool = True
+    server_side: bool = True  # False: the server's record never reaches the lakehouse
+    addresses: list[tuple[str, int]] | None = None  # override what the ingress logged per attempt
     name: str = ""
 
 
@@ -266,11 +268,14 @@ class Scenario:
             status = spec.status if last else 503
             local_port = 40000 + (n * 7 + i) % 20000
             addr, port = (p.ip, p.port) if spec.via == "pod_ip" else (svc.cluster_ip, svc.port)
+            if spec.addresses is not None:
+                addr, port = spec.addresses[i]
             attempts.append({"address": addr, "port": port, "status": status,
                              "duration_us": int((a_end - a_start) / US), "bytes_received": 512})
             if spec.flows:
                 self._flows(n, i, p, svc, spec, a_start, local_port)
-            self._server_side(n, i, p, spec, rid, trace, ingress_span, a_start, a_end, status, local_port)
+            if spec.server_side:
+                self._server_side(n, i, p, spec, rid, trace, ingress_span, a_start, a_end, status, local_port)
         row = _base("http_requests")
         row.update(
             record_id=_hid("http", ing.node, "ingress", n), event_time=self._t(ing.node, end),
