@@ -34,7 +34,7 @@ test('defaults fill a minimal file; units become milliseconds and bytes; node na
   assert.equal(c.server.port, 9464);
 });
 
-test('relative paths resolve against the config file; ${env:…} expands with defaults', () => {
+test('relative paths resolve against the config file; env references expand with defaults', () => {
   const c = parseConfig(
     `
 node_name: \${env:MY_NODE}
