@@ -16,25 +16,23 @@ from helpers import inventory, observations
 
 def test_normalize_sides_keys_and_tuples(spark: SparkSession, tmp_path: Path) -> None:
     s = Scenario()
-    s.request(RequestSpec(T0, "cart", ["cart-1"], ids="both"))
-    s.request(RequestSpec(T0 + timedelta(seconds=5), "catalog", ["catalog-1"], ids="trace"))
+    s.request(RequestSpec(T0, "cart", ["cart-1"], ids="both", path="/cart"))
+    s.request(RequestSpec(T0 + timedelta(seconds=5), "catalog", ["catalog-1"], ids="trace", path="/catalog"))
     s.write(tmp_path)
-    obs = {(r["source_table"], r["role"]): r for r in observations(spark, tmp_path).collect()}
-    ingress = obs[("http_requests", "ingress")]
-    inbound = obs[("http_requests", "sidecar_inbound")]
-    span = obs[("spans", "span_server")]
+    rows = observations(spark, tmp_path).collect()
+    obs = {(r["source_table"], r["role"], r["path"]): r for r in rows if r["source_table"] != "flows"}
+    ingress = obs[("http_requests", "ingress", "/cart")]
+    inbound = obs[("http_requests", "sidecar_inbound", "/cart")]
+    span = obs[("spans", "span_server", "/catalog")]
     assert ingress["side"] == "client" and inbound["side"] == "server" and span["side"] == "server"
     assert ingress["client_ip"] == "203.0.113.7" and ingress["lb_ip"] == "10.0.0.5"
     assert ingress["dst_ip"] == "10.0.2.11" and ingress["dst_port"] == 8080
     assert inbound["src_ip"] == "10.0.1.10" and inbound["dst_ip"] == "10.0.2.11"
     assert ingress["evidence_kind"] == "trace_context"
     # The server span's hop key names its caller's span: it pairs with the ingress row.
-    catalog_ingress = [
-        r for r in observations(spark, tmp_path).collect() if r["role"] == "ingress" and r["path"] == "/"
-    ]
-    assert span["hop_key"] in {r["hop_key"] for r in catalog_ingress}
-    flow = next(r for (t, _), r in obs.items() if t == "flows")
-    assert flow["side"] == "network" and flow["evidence_kind"] == "connection_tuple"
+    assert span["hop_key"] == obs[("http_requests", "ingress", "/catalog")]["hop_key"]
+    flows = [r for r in rows if r["source_table"] == "flows"]
+    assert flows and all(r["side"] == "network" and r["evidence_kind"] == "connection_tuple" for r in flows)
 
 
 def test_dedup_by_record_id_keeps_first_ingested(spark: SparkSession) -> None:

@@ -221,7 +221,7 @@ def rescue_locally(spark: SparkSession, batch: DataFrame, table: str) -> DataFra
         raw = spark.read.parquet(uri)
         present = set(raw.columns)
         cols = [
-            (F.col(f"`{f.name}`") if f.name in present else F.lit(None)).cast(f.dataType).alias(f.name)
+            (F.col(f"`{f.name}`") if f.name in present else F.lit(None).cast(f.dataType)).alias(f.name)
             for f in schema.fields
         ]
         payload = F.to_json(F.struct(*[F.col(f"`{n}`") for n in extra], F.lit(uri).alias("_file_path")))
