@@ -36,9 +36,11 @@ $(VENV)/.installed: lakehouse/requirements-dev.txt
 # --- contract -----------------------------------------------------------------
 gen: deps
 	node scripts/gen-contract.ts
+	node scripts/gen-reference.ts
 
 gen-check: deps
 	node scripts/gen-contract.ts --check
+	node scripts/gen-reference.ts --check
 
 # --- checks -------------------------------------------------------------------
 typecheck: deps
