@@ -11,6 +11,7 @@ import { createLogger, type Logger } from './ops/logger.ts';
 import { AGENT_VERSION, AgentMetrics } from './ops/metrics.ts';
 import { Pipeline } from './pipeline/pipeline.ts';
 import type { Source, SourceContext } from './pipeline/source.ts';
+import { QueryHasher } from './privacy/url.ts';
 import { createSource } from './sources/registry.ts';
 import { Spool } from './spool/spool.ts';
 import { createStore } from './store/factory.ts';
@@ -250,11 +251,13 @@ export class Agent {
   private contextFor(source: Source): SourceContext {
     const { pipeline, spool, metrics } = this;
     const paused = metrics.sourcePaused.labels({ source: source.name });
+    const queryHasher = new QueryHasher(this.config.privacy.query_hash_key);
     paused.set(0);
     return {
       node: this.config.node_name,
       logger: this.logger.child({ source: source.name }),
       metrics,
+      queryHasher,
       signal: this.abort.signal,
       async waitForCapacity() {
         if (pipeline.hasCapacity()) return;

@@ -138,6 +138,18 @@ export const configSchema = z
       .object({ interval: duration('15s', 'Interval between agent_heartbeats records.') })
       .strict()
       .prefault({}),
+    privacy: z
+      .object({
+        query_hash_key: z
+          .string()
+          .min(16)
+          .optional()
+          .describe(
+            'Key for HMAC-SHA256 of query strings (query_hash column). Unset: queries are dropped. Reference it from a Secret: ${env:HOPTRACE_QUERY_HASH_KEY}.',
+          ),
+      })
+      .strict()
+      .prefault({}),
     server: z
       .object({
         enabled: z.boolean().default(true).describe('Serve /metrics, /healthz and /readyz.'),

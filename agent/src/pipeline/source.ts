@@ -4,6 +4,7 @@
 import type { TableName, TableRows } from '../contract/generated.ts';
 import type { Logger } from '../ops/logger.ts';
 import type { AgentMetrics } from '../ops/metrics.ts';
+import type { QueryHasher } from '../privacy/url.ts';
 
 export interface TableRecord<T extends TableName = TableName> {
   readonly table: T;
@@ -14,6 +15,8 @@ export interface SourceContext {
   readonly node: string;
   readonly logger: Logger;
   readonly metrics: AgentMetrics;
+  /** Hashes query strings when the operator configured a key; otherwise they are dropped. */
+  readonly queryHasher: QueryHasher;
   /** Aborted when the agent shuts down; sources stop reading and return. */
   readonly signal: AbortSignal;
   /** Resolves when the pipeline can take more records (pull sources await it before reading). */

@@ -838,13 +838,13 @@ def correlate(
     )
     p = p.withColumn("missing_segments", F.when(has_attempts, missing).otherwise(F.array(F.lit("target"))))
     ambiguous = F.coalesce(F.col("any_ambiguous"), F.lit(False)) | F.col("svc_ambiguous")
-    nothing_resolves = ~has_attempts | (
-        ~target_known & (F.coalesce(F.col("last.n_flows"), F.lit(0)) == 0) & F.col("svc").isNull()
-    )
+    # Where the request went is the point: with no target (not even from the server side)
+    # the path has failed, whatever else is known about it.
+    nothing_resolves = ~has_attempts
     p = p.withColumn(
         "completeness",
         F.when(ambiguous, "ambiguous")
-        .when(nothing_resolves | (~target_known & F.col("last.srv").isNull() & F.col("svc").isNull()), "failed")
+        .when(nothing_resolves | ~target_known, "failed")
         .when(F.size("missing_segments") > 0, "partial")
         .otherwise("complete"),
     )
@@ -998,7 +998,9 @@ def correlate(
         )
         .groupBy("path_id", "r_rid", "r_tid", "r_end", "r_node", "segment")
         .agg(
-            F.sort_array(F.collect_set(F.concat_ws("/", "g_node", "g_table"))).alias("gap_keys"),
+            F.sort_array(
+                F.collect_set(F.when(F.col("g_node").isNotNull(), F.concat_ws("/", "g_node", "g_table")))
+            ).alias("gap_keys"),
         )
     )
     is_gap = F.size("gap_keys") > 0
