@@ -62,8 +62,9 @@ test: gen-check typecheck lint test-agent
 demo: deps
 	node scripts/demo.ts
 
+# Every bench/*.bench.ts, one after another (they measure; they do not assert).
 bench: deps
-	node bench/pipeline.bench.ts
+	for b in bench/*.bench.ts; do echo "== $$b"; node --expose-gc $$b; done
 
 clean:
 	rm -rf out .cache

@@ -129,6 +129,11 @@ async function metricsMd(): Promise<string> {
     '| `line_too_long` | replay | A line is longer than 4 MiB. |',
     '| `unreadable_file` | replay | A configured file cannot be read. |',
     '| `source_failed` | agent | A source stopped with an error (one count per failure; see the log). |',
+    // reasons: container-logs
+    // reasons: hubble
+    // reasons: calico
+    // reasons: kubernetes
+    // reasons: otlp
     '',
   );
   return out.join('\n');

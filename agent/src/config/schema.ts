@@ -84,7 +84,15 @@ const replaySource = z
   })
   .strict();
 
-export const sourceSchema = z.discriminatedUnion('type', [replaySource]);
+// Each source folder exports its own config schema; list it here (one line per source).
+export const sourceSchema = z.discriminatedUnion('type', [
+  replaySource,
+  // sources: container-logs
+  // sources: hubble
+  // sources: calico
+  // sources: kubernetes
+  // sources: otlp
+]);
 
 export const configSchema = z
   .object({

@@ -149,6 +149,12 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  // --- sources: container-logs ---
+  // --- sources: hubble ---
+  // --- sources: calico ---
+  // --- sources: kubernetes ---
+  // --- sources: otlp ---
+
   private readonly dropLedger = new Map<Key, DropCount>();
   private readonly lossLedger = new Map<Key, DropCount>();
 

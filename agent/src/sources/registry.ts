@@ -8,5 +8,10 @@ export function createSource(config: SourceConfig): Source {
   switch (config.type) {
     case 'replay':
       return new ReplaySource({ name: config.name, paths: config.paths });
+    // sources: container-logs
+    // sources: hubble
+    // sources: calico
+    // sources: kubernetes
+    // sources: otlp
   }
 }

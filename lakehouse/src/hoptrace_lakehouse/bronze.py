@@ -303,6 +303,8 @@ def read_landing_batch(spark: SparkSession, landing_root: str, table: str) -> Da
     """The landed files of one table as a batch DataFrame shaped like Bronze (for a
     backfill from raw files, and for tests that skip the stream)."""
     path = landing_table_path(landing_root, table)
+    if "://" not in path and not Path(path).exists():
+        return spark.createDataFrame([], bronze_schema(table))
     df = (
         spark.read.format("parquet")
         .schema(contract.spark_schema(table))
