@@ -114,11 +114,18 @@ class Utf8Builder implements ColumnBuilder {
   }
 }
 
-class Int32Builder implements ColumnBuilder {
-  readonly type = new Int32();
+/** int32 and float64: one typed array of values plus validity. */
+class NumberBuilder<A extends Int32Array | Float64Array> implements ColumnBuilder {
+  readonly type: Int32 | Float64;
   length = 0;
-  private values = new Int32Array(64);
+  private values: A;
+  private readonly width: number;
   private readonly validity = new Validity();
+  constructor(type: Int32 | Float64, values: A) {
+    this.type = type;
+    this.values = values;
+    this.width = values.BYTES_PER_ELEMENT;
+  }
   append(value: unknown): number {
     const i = this.length++;
     if (i >= this.values.length) this.values = grow(this.values, i + 1);
@@ -128,16 +135,16 @@ class Int32Builder implements ColumnBuilder {
     }
     this.validity.set(i, true);
     this.values[i] = value as number;
-    return 4;
+    return this.width;
   }
   finish(): Data {
     const n = this.length;
     return makeData({
-      type: this.type,
+      type: this.type as Int32,
       length: n,
       nullCount: this.validity.nulls,
       nullBitmap: this.validity.bitmap(n),
-      data: this.values.subarray(0, n),
+      data: this.values.subarray(0, n) as Int32Array,
     });
   }
 }
@@ -174,34 +181,6 @@ class Int64Builder implements ColumnBuilder {
       nullCount: this.validity.nulls,
       nullBitmap: this.validity.bitmap(n),
       data: new BigInt64Array(this.words.buffer, 0, n),
-    });
-  }
-}
-
-class Float64Builder implements ColumnBuilder {
-  readonly type = new Float64();
-  length = 0;
-  private values = new Float64Array(64);
-  private readonly validity = new Validity();
-  append(value: unknown): number {
-    const i = this.length++;
-    if (i >= this.values.length) this.values = grow(this.values, i + 1);
-    if (value == null) {
-      this.validity.set(i, false);
-      return 0;
-    }
-    this.validity.set(i, true);
-    this.values[i] = value as number;
-    return 8;
-  }
-  finish(): Data {
-    const n = this.length;
-    return makeData({
-      type: this.type,
-      length: n,
-      nullCount: this.validity.nulls,
-      nullBitmap: this.validity.bitmap(n),
-      data: this.values.subarray(0, n),
     });
   }
 }
@@ -342,13 +321,13 @@ export function builderFor(name: string, type: ColumnType, onTruncate: Truncatio
     case 'string':
       return new Utf8Builder(name, type.maxLength, onTruncate);
     case 'int32':
-      return new Int32Builder();
+      return new NumberBuilder(new Int32(), new Int32Array(64));
     case 'int64':
       return new Int64Builder(new Int64());
     case 'timestamp':
       return new Int64Builder(timestampType());
     case 'double':
-      return new Float64Builder();
+      return new NumberBuilder(new Float64(), new Float64Array(64));
     case 'bool':
       return new BoolBuilder();
     case 'list':
