@@ -259,6 +259,7 @@ export class Agent {
       metrics,
       queryHasher,
       signal: this.abort.signal,
+      hasCapacity: () => pipeline.hasCapacity(),
       async waitForCapacity() {
         if (pipeline.hasCapacity()) return;
         paused.set(1);

@@ -19,6 +19,8 @@ export interface SourceContext {
   readonly queryHasher: QueryHasher;
   /** Aborted when the agent shuts down; sources stop reading and return. */
   readonly signal: AbortSignal;
+  /** Whether the pipeline can take more records now (lets a receiver refuse before reading a request). */
+  hasCapacity(): boolean;
   /** Resolves when the pipeline can take more records (pull sources await it before reading). */
   waitForCapacity(): Promise<void>;
   /**
