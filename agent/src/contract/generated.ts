@@ -3,7 +3,7 @@ import type { TableSchema } from './schema.ts';
 
 export const SCHEMA_VERSION = 1;
 /** Hash of the whole contract; changes whenever any table, column, type or bound does. */
-export const CONTRACT_FINGERPRINT = '3cf06df84b2f4f09';
+export const CONTRACT_FINGERPRINT = '6e8261492b0e10e1';
 
 /** A container of a pod. */
 export interface Container {
@@ -189,7 +189,7 @@ export interface FlowRow {
   src_ip?: string | null;
   /** Source port (TCP/UDP/SCTP). */
   src_port?: number | null;
-  /** Destination IP address. */
+  /** Destination IP address; after load-balancer translation (the backend) when the datapath reports both. */
   dst_ip?: string | null;
   /** Destination port (TCP/UDP/SCTP). */
   dst_port?: number | null;
@@ -203,7 +203,7 @@ export interface FlowRow {
   drop_reason?: string | null;
   /** `INGRESS` or `EGRESS` relative to the observed endpoint. */
   traffic_direction?: string | null;
-  /** Where the datapath observed the event (Hubble `trace_observation_point`), e.g. `TO_ENDPOINT`, `TO_STACK`, `TO_PROXY`. */
+  /** Where the datapath observed the event (Hubble `trace_observation_point`), e.g. `TO_ENDPOINT`, `TO_STACK`, `TO_PROXY`; for socket-LB translation events the translation point (`SOCK_PRE_XLATE_FWD`, `SOCK_POST_XLATE_FWD`, `SOCK_PRE_XLATE_REV`, `SOCK_POST_XLATE_REV`); for Calico the reporting side (`REPORTER_SRC`, `REPORTER_DST`, `REPORTER_FWD`). */
   observation_point?: string | null;
   /** True when the packet belongs to the reply direction of the connection. */
   is_reply?: boolean | null;
@@ -273,6 +273,12 @@ export interface FlowRow {
   flow_count?: number | null;
   /** Network policies that decided the verdict, as reported. */
   policies?: readonly string[];
+  /** Namespace of the Service the source address belongs to (Hubble `source_service`). */
+  src_service_namespace?: string | null;
+  /** Name of the Service the source address belongs to. */
+  src_service_name?: string | null;
+  /** Name looked up by an L7 DNS flow, as observed (`shop.prod.svc.cluster.local.`). DNS answers (addresses, CNAMEs, TTLs) are never stored. */
+  dns_query?: string | null;
 }
 
 /** One HTTP or gRPC request as one proxy saw it: an ingress controller, a gateway, or a service-mesh sidecar (inbound or outbound). Parsed from the proxy's access log; only metadata is kept — no bodies, cookies, auth headers or query strings. */
@@ -451,6 +457,8 @@ export interface K8sObjectRow {
   creation_time?: number | null;
   /** `metadata.deletionTimestamp`. (epoch microseconds, UTC) */
   deletion_time?: number | null;
+  /** Annotations on the configured allow-list (empty by default); never `kubectl.kubernetes.io/last-applied-configuration`. */
+  annotations?: Readonly<Record<string, string>>;
   /** Pod: `status.podIPs`. */
   pod_ips?: readonly string[];
   /** Pod: `status.hostIP`. */
@@ -982,7 +990,7 @@ export const TABLES: Readonly<Record<TableName, TableSchema>> = {
           "maxLength": 45
         },
         "nullable": true,
-        "doc": "Destination IP address."
+        "doc": "Destination IP address; after load-balancer translation (the backend) when the datapath reports both."
       },
       {
         "name": "dst_port",
@@ -1044,7 +1052,7 @@ export const TABLES: Readonly<Record<TableName, TableSchema>> = {
           "maxLength": 32
         },
         "nullable": true,
-        "doc": "Where the datapath observed the event (Hubble `trace_observation_point`), e.g. `TO_ENDPOINT`, `TO_STACK`, `TO_PROXY`."
+        "doc": "Where the datapath observed the event (Hubble `trace_observation_point`), e.g. `TO_ENDPOINT`, `TO_STACK`, `TO_PROXY`; for socket-LB translation events the translation point (`SOCK_PRE_XLATE_FWD`, `SOCK_POST_XLATE_FWD`, `SOCK_PRE_XLATE_REV`, `SOCK_POST_XLATE_REV`); for Calico the reporting side (`REPORTER_SRC`, `REPORTER_DST`, `REPORTER_FWD`)."
       },
       {
         "name": "is_reply",
@@ -1343,6 +1351,33 @@ export const TABLES: Readonly<Record<TableName, TableSchema>> = {
         },
         "nullable": false,
         "doc": "Network policies that decided the verdict, as reported."
+      },
+      {
+        "name": "src_service_namespace",
+        "type": {
+          "kind": "string",
+          "maxLength": 63
+        },
+        "nullable": true,
+        "doc": "Namespace of the Service the source address belongs to (Hubble `source_service`)."
+      },
+      {
+        "name": "src_service_name",
+        "type": {
+          "kind": "string",
+          "maxLength": 253
+        },
+        "nullable": true,
+        "doc": "Name of the Service the source address belongs to."
+      },
+      {
+        "name": "dns_query",
+        "type": {
+          "kind": "string",
+          "maxLength": 255
+        },
+        "nullable": true,
+        "doc": "Name looked up by an L7 DNS flow, as observed (`shop.prod.svc.cluster.local.`). DNS answers (addresses, CNAMEs, TTLs) are never stored."
       }
     ]
   },
@@ -2137,6 +2172,15 @@ export const TABLES: Readonly<Record<TableName, TableSchema>> = {
         },
         "nullable": true,
         "doc": "`metadata.deletionTimestamp`."
+      },
+      {
+        "name": "annotations",
+        "type": {
+          "kind": "map",
+          "maxLength": 1024
+        },
+        "nullable": false,
+        "doc": "Annotations on the configured allow-list (empty by default); never `kubectl.kubernetes.io/last-applied-configuration`."
       },
       {
         "name": "pod_ips",
