@@ -64,6 +64,7 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   config.spool = { ...config.spool, dir: abs(config.spool.dir) };
   if (config.store.type === 'local') config.store = { ...config.store, dir: abs(config.store.dir) };
   config.sources = config.sources.map((s) => (s.type === 'replay' ? { ...s, paths: s.paths.map(abs) } : s));
+  config.sources = config.sources.map((s) => (s.type === 'container-logs' ? { ...s, include: s.include.map(abs) } : s));
   return config;
 }
 
