@@ -130,10 +130,41 @@ async function metricsMd(): Promise<string> {
     '| `unreadable_file` | replay | A configured file cannot be read. |',
     '| `source_failed` | agent | A source stopped with an error (one count per failure; see the log). |',
     // reasons: container-logs
+    '| `malformed_access_line` | container-logs | A line that looks like an access-log record (its timestamp or request shape) but does not match the format, or has no readable time. A bounded sample is logged, cut and without query strings. |',
+    '| `invalid_container_line` | tailing sources | A line without valid CRI framing (`<time> <stdout\\|stderr> <P\\|F> …`) or Docker json-file JSON, e.g. a corrupted write. |',
+    '| `oversized_container_line` | tailing sources | A Docker json-file line longer than `max_line_size` plus 64 KiB of framing: its JSON is cut and cannot be read. |',
+    '| `parse_failed` | tailing sources | Mapping the lines of one read threw (a defect, not bad input); those lines are counted here. |',
+    '| `file_unreadable` | tailing sources | A discovered file cannot be opened (e.g. permissions); table `unknown`, one count per attempt. |',
     // reasons: hubble
+    '| `not_a_flow` | hubble, hubble-export | A GetFlows response or export line that is none of flow, lost events, node status, agent or debug event (e.g. a JSON line of another program). |',
+    '| `no_event_time` | hubble, hubble-export, calico | A flow or flow-log record without a time (a field mask that removed it, or a broken writer). |',
+    '| `invalid_event_time` | hubble, hubble-export, calico | A time that is not a timestamp, or lies outside the years 2000–2200. |',
+    '| `undecodable_message` | hubble | A GetFlows message protobuf cannot decode; the stream continues with the next one. |',
+    '| `invalid_json` | hubble-export, calico | A line of an export or flow-log file is not JSON. |',
+    '| `line_too_long` | hubble-export, calico | A line longer than `max_line_size`: the tailer cuts it, and a cut JSON document cannot be read. |',
+    '| `hubble_ring_buffer` (loss) | hubble, hubble-export | Hubble overwrote flows in its ring buffer before they were read (a slow reader, e.g. the agent held back by a full spool); the count is Hubble’s. |',
+    '| `perf_event_ring_buffer` (loss) | hubble, hubble-export | The datapath’s perf ring buffer overflowed before cilium-agent read the events; the count is Hubble’s. |',
+    '| `observer_events_queue` (loss) | hubble, hubble-export | Hubble’s observer queue was full; the count is Hubble’s. |',
+    '| `unknown_lost_event_source` (loss) | hubble, hubble-export | Hubble reported lost events without naming where (other sources appear under their lowercased name). |',
+    '| `node_unavailable`, `node_gone`, `node_error` (loss) | hubble, hubble-export | Hubble Relay cannot deliver the flows of some nodes; the count is the number of nodes named, not of flows. |',
+    '| `resume_gap` (loss) | hubble | A resumed GetFlows stream no longer had the flows received before it ended (ring buffer wrapped, Cilium restarted): flows in between may be lost. Counted once per gap, a lower bound. |',
     // reasons: calico
+    '| `not_a_flow_log` | calico | A JSON line that is not an object. |',
     // reasons: kubernetes
+    '| `k8s_invalid_object` | kubernetes | An object from the API server lacks a uid, name or resourceVersion, or is not an object; the log names the kind. |',
+    '| `k8s_lost_leadership` | kubernetes | Rows of a cluster-scoped kind observed while leader but not yet handed over when leadership ended; the new leader’s first LIST (SNAPSHOT rows) covers that state. |',
     // reasons: otlp
+    '| `malformed_request` | otlp | An export request could not be decoded (not OTLP protobuf or JSON, not a trace export, undecodable compression); answered 400 / INVALID_ARGUMENT. One count per request: its spans were never seen. |',
+    '| `request_too_large` | otlp | An export request was over `max_request_bytes` as received or after decompression; answered 413 / RESOURCE_EXHAUSTED. One count per request. |',
+    '| `receiver_busy` | otlp | An export request was refused because the bytes of requests in flight reached `max_inflight_bytes`; answered 503 / UNAVAILABLE, which clients retry. One count per request. |',
+    '| `receiver_stopping` | otlp | An export request arrived after shutdown began; answered 503 / UNAVAILABLE. One count per request. |',
+    '| `receiver_error` | otlp | A defect while handling an export request (logged); answered 500 / UNKNOWN. One count per request. |',
+    '| `invalid_trace_id` | otlp | A span’s trace id is missing, not 16 bytes (32 hex characters in JSON) or all zero; reported in partial_success. |',
+    '| `invalid_span_id` | otlp | A span’s span id is missing, not 8 bytes (16 hex characters in JSON) or all zero; reported in partial_success. |',
+    '| `invalid_parent_span_id` | otlp | A span’s parent span id is neither empty nor 8 bytes; reported in partial_success. |',
+    '| `invalid_timestamps` | otlp | A span’s start or end time is missing, zero, malformed or beyond the year 2255; reported in partial_success. |',
+    '| `end_before_start` | otlp | A span ends before it starts; reported in partial_success. |',
+    '| `malformed_span` | otlp | An element of an OTLP/JSON `spans` list is not an object; reported in partial_success. |',
     '',
   );
   return out.join('\n');

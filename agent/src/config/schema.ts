@@ -2,6 +2,11 @@
 // that name the key, the TypeScript type, and the generated reference
 // (docs/configuration.md).
 import { z } from 'zod';
+import { calicoSourceSchema } from '../sources/calico/config.ts';
+import { containerLogsSourceSchema } from '../sources/container-logs/config.ts';
+import { hubbleExportSourceSchema, hubbleGrpcSourceSchema } from '../sources/hubble/config.ts';
+import { kubernetesSourceSchema } from '../sources/kubernetes/config.ts';
+import { otlpSourceSchema } from '../sources/otlp/config.ts';
 import { parseDuration, parseSize } from './units.ts';
 
 const duration = (fallback: string, description: string) =>
@@ -87,11 +92,12 @@ const replaySource = z
 // Each source folder exports its own config schema; list it here (one line per source).
 export const sourceSchema = z.discriminatedUnion('type', [
   replaySource,
-  // sources: container-logs
-  // sources: hubble
-  // sources: calico
-  // sources: kubernetes
-  // sources: otlp
+  containerLogsSourceSchema,
+  hubbleGrpcSourceSchema,
+  hubbleExportSourceSchema,
+  calicoSourceSchema,
+  kubernetesSourceSchema,
+  otlpSourceSchema,
 ]);
 
 export const configSchema = z

@@ -150,10 +150,177 @@ export class AgentMetrics {
   });
 
   // --- sources: container-logs ---
+  readonly tailFilesOpen = new Gauge({
+    name: 'hoptrace_tail_files_open',
+    help: 'File descriptors a tailing source holds (bounded by max_open_files).',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+  readonly tailFilesTracked = new Gauge({
+    name: 'hoptrace_tail_files_tracked',
+    help: 'Files a tailing source follows, open or not, including rotated files not yet finished.',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+  readonly tailFilesWaiting = new Gauge({
+    name: 'hoptrace_tail_files_waiting',
+    help: 'Files with unread data waiting for a descriptor because max_open_files is reached.',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+  readonly tailRotations = new Counter({
+    name: 'hoptrace_tail_rotations_total',
+    help: 'Rotations seen: rename (the path now holds another file), delete (the path is gone), truncate (copytruncate or rewrite in place).',
+    labelNames: ['source', 'kind'] as const,
+    registers: [this.registry],
+  });
+  readonly tailBytesRead = new Counter({
+    name: 'hoptrace_tail_bytes_read_total',
+    help: 'Bytes read from tailed files.',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+  readonly tailLagBytes = new Gauge({
+    name: 'hoptrace_tail_lag_bytes',
+    help: 'Bytes written to tailed files and not yet read.',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+  readonly tailRecords = new Counter({
+    name: 'hoptrace_tail_records_total',
+    help: 'Log records decoded from tailed files (partial records joined), by framing: cri, docker, raw.',
+    labelNames: ['source', 'format'] as const,
+    registers: [this.registry],
+  });
+  readonly tailRecordsTruncated = new Counter({
+    name: 'hoptrace_tail_records_truncated_total',
+    help: 'Records longer than max_line_size, cut to it (the record is kept).',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+  readonly tailBytesUnreadLost = new Counter({
+    name: 'hoptrace_tail_unread_bytes_lost_total',
+    help: 'Bytes of files that disappeared before they were read (deleted while not open, e.g. while the agent was down).',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+  readonly containerLogLines = new Counter({
+    name: 'hoptrace_container_log_lines_total',
+    help: 'Container log lines by outcome: access (mapped to a row), malformed (an access line that could not be parsed, dropped), or the kind of non-access line skipped: klog, nginx_error, envoy_app, istio_agent, json_app, tcp, stream, other.',
+    labelNames: ['source', 'parser', 'kind'] as const,
+    registers: [this.registry],
+  });
   // --- sources: hubble ---
+  readonly hubbleStreamConnected = new Gauge({
+    name: 'hoptrace_hubble_stream_connected',
+    help: '1 while a Hubble GetFlows stream is delivering, 0 while the source waits to reconnect.',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+  readonly hubbleStreamEnds = new Counter({
+    name: 'hoptrace_hubble_stream_ends_total',
+    help: 'Hubble GetFlows streams that ended and were called again, by reason (end = the server closed it, or the gRPC status such as unavailable).',
+    labelNames: ['source', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly hubbleEvents = new Counter({
+    name: 'hoptrace_hubble_events_total',
+    help: 'Hubble events read, by kind (flow, duplicate = a flow seen before a resume, lost_events, node_status, agent_event, debug_event).',
+    labelNames: ['source', 'kind'] as const,
+    registers: [this.registry],
+  });
+  readonly hubbleNodeStatus = new Counter({
+    name: 'hoptrace_hubble_node_status_total',
+    help: 'Hubble Relay node status events by state (NODE_CONNECTED, NODE_UNAVAILABLE, NODE_GONE, NODE_ERROR), counted per node named.',
+    labelNames: ['source', 'state'] as const,
+    registers: [this.registry],
+  });
   // --- sources: calico ---
   // --- sources: kubernetes ---
+  readonly k8sWatchRestarts = new Counter({
+    name: 'hoptrace_k8s_watch_restarts_total',
+    help: 'Kubernetes watches that ended and were resumed, by kind and reason (closed, idle_timeout, expired = 410 Gone, error, list_error, backpressure).',
+    labelNames: ['kind', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly k8sRelists = new Counter({
+    name: 'hoptrace_k8s_relists_total',
+    help: 'Full re-LISTs after the first one, by kind and reason (expired = the watch position was too old).',
+    labelNames: ['kind', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly k8sWatchEvents = new Counter({
+    name: 'hoptrace_k8s_watch_events_total',
+    help: 'Watch events received, by kind and type (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR).',
+    labelNames: ['kind', 'type'] as const,
+    registers: [this.registry],
+  });
+  readonly k8sSnapshots = new Counter({
+    name: 'hoptrace_k8s_snapshots_total',
+    help: 'Full snapshots (change_type SNAPSHOT) written, by kind.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly k8sCacheObjects = new Gauge({
+    name: 'hoptrace_k8s_cache_objects',
+    help: 'Objects held in the local cache, by kind (pods: this node; others: the whole cluster, on the leader only).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  /** Wall-clock ms of the last watch event (bookmarks included) per kind. */
+  readonly k8sLastEventMs = new Map<string, number>();
+  readonly k8sLastEventAge = new Gauge({
+    name: 'hoptrace_k8s_last_event_age_seconds',
+    help: 'Seconds since the last watch event or bookmark, by kind (a growing value on a busy kind means a stuck watch).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+    collect: () => {
+      const now = Date.now();
+      for (const [kind, at] of this.k8sLastEventMs) this.k8sLastEventAge.set({ kind }, (now - at) / 1000);
+    },
+  });
+  readonly k8sLeader = new Gauge({
+    name: 'hoptrace_k8s_leader',
+    help: '1 while this agent holds the Lease and exports the cluster-scoped kinds, else 0.',
+    registers: [this.registry],
+  });
+  readonly k8sLeaderTransitions = new Counter({
+    name: 'hoptrace_k8s_leader_transitions_total',
+    help: 'Leadership changes of this agent: acquired, lost (not renewed in time), released (on shutdown).',
+    labelNames: ['transition'] as const,
+    registers: [this.registry],
+  });
   // --- sources: otlp ---
+  readonly otlpRequests = new Counter({
+    name: 'hoptrace_otlp_requests_total',
+    help: 'OTLP trace export requests by protocol (grpc, http) and result (ok, partial, malformed, too_large, busy, stopping, unsupported, failed).',
+    labelNames: ['protocol', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly otlpSpansReceived = new Counter({
+    name: 'hoptrace_otlp_spans_received_total',
+    help: 'Spans decoded from OTLP export requests, accepted or not.',
+    labelNames: ['protocol'] as const,
+    registers: [this.registry],
+  });
+  readonly otlpSpansRejected = new Counter({
+    name: 'hoptrace_otlp_spans_rejected_total',
+    help: 'Decoded spans not accepted, by protocol and reason (a drop reason such as invalid_trace_id, or pipeline_full when the spool or buffer refused the request); reported to the client.',
+    labelNames: ['protocol', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly otlpRequestBytes = new Histogram({
+    name: 'hoptrace_otlp_request_bytes',
+    help: 'Size of OTLP export request bodies after decompression.',
+    labelNames: ['protocol'] as const,
+    buckets: [1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864],
+    registers: [this.registry],
+  });
+  readonly otlpInflightBytes = new Gauge({
+    name: 'hoptrace_otlp_inflight_bytes',
+    help: 'Bytes of OTLP requests being received, decompressed or decoded.',
+    registers: [this.registry],
+  });
 
   private readonly dropLedger = new Map<Key, DropCount>();
   private readonly lossLedger = new Map<Key, DropCount>();
