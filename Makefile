@@ -71,6 +71,13 @@ lint: deps
 format: deps
 	biome check --write .
 
+# The lakehouse on local Spark + Delta: the Delta jars are fetched once into .cache/.
+test-lakehouse: pyenv
+	$(PY) lakehouse/scripts/fetch_jars.py
+	$(VENV)/bin/ruff check lakehouse
+	$(VENV)/bin/ruff format --check lakehouse
+	cd lakehouse && $(PY) -m pytest -q -p no:cacheprovider
+
 test-agent: deps pyenv
 	HOPTRACE_PYTHON=$(PY) node --test --test-concurrency=1 --test-timeout=300000 \
 	  'test/**/*.test.ts' 'agent/src/**/*.test.ts'

@@ -154,13 +154,10 @@ export const configSchema = z
       .prefault({}),
     privacy: z
       .object({
-        query_hash_key: z
-          .string()
-          .min(16)
-          .optional()
-          .describe(
-            'Key for HMAC-SHA256 of query strings (query_hash column). Unset: queries are dropped. Reference it from a Secret: ${env:HOPTRACE_QUERY_HASH_KEY}.',
-          ),
+        query_hash_key: z.string().min(16).optional().describe(
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal ${env:…} syntax of the config file
+          'Key for HMAC-SHA256 of query strings (query_hash column). Unset: queries are dropped. Reference it from a Secret: ${env:HOPTRACE_QUERY_HASH_KEY}.',
+        ),
       })
       .strict()
       .prefault({}),
