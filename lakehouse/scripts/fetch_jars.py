@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from hoptrace_lakehouse.local_spark import cache_dir, delta_coordinate, ensure_jars  # noqa: E402
+from hoptrace_lakehouse.local_spark import cache_dir, delta_coordinate, ensure_jars
 
 
 def main() -> None:

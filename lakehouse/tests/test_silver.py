@@ -8,10 +8,9 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from helpers import inventory, observations
 from hoptrace_lakehouse import silver
 from hoptrace_lakehouse.synth import T0, RequestSpec, Scenario, default_cluster
-
-from helpers import inventory, observations
 
 
 def test_normalize_sides_keys_and_tuples(spark: SparkSession, tmp_path: Path) -> None:
@@ -67,8 +66,13 @@ def test_endpoint_intervals_close_when_an_endpoint_leaves(spark: SparkSession) -
     def slice_row(t: str, ips: list[str]) -> dict:
         row = {f.name: None for f in contract.spark_schema("k8s_objects").fields}
         row.update(
-            kind="EndpointSlice", uid="s1", namespace="shop", name="cart-x", change_type="MODIFIED",
-            service_name="cart", event_time=t,
+            kind="EndpointSlice",
+            uid="s1",
+            namespace="shop",
+            name="cart-x",
+            change_type="MODIFIED",
+            service_name="cart",
+            event_time=t,
             endpoints=[{"addresses": [ip], "ready": True, "target_name": ip, "target_uid": ip} for ip in ips],
             endpoint_ports=[{"name": "http", "protocol": "TCP", "port": 8080, "app_protocol": None}],
         )
@@ -82,10 +86,18 @@ def test_endpoint_intervals_close_when_an_endpoint_leaves(spark: SparkSession) -
     schema = bronze.bronze_schema("k8s_objects")
     df = spark.createDataFrame(
         [tuple(r.get(f.name) for f in schema.fields) for r in rows],
-        "record_id string, event_time string, " + ", ".join(
-            f"`{f.name}` {f.dataType.simpleString()}" for f in schema.fields if f.name not in ("record_id", "event_time")
+        "record_id string, event_time string, "
+        + ", ".join(
+            f"`{f.name}` {f.dataType.simpleString()}"
+            for f in schema.fields
+            if f.name not in ("record_id", "event_time")
         ),
     ).withColumn("event_time", F.to_timestamp("event_time"))
-    eps = silver.service_endpoint_intervals(df).filter(F.col("ip") == "10.0.0.2").orderBy("valid_from").collect()
+    eps = (
+        silver.service_endpoint_intervals(df)
+        .filter(F.col("ip") == "10.0.0.2")
+        .orderBy("valid_from")
+        .collect()
+    )
     spans = [(str(r["valid_from"]), str(r["valid_to"])) for r in eps]
     assert spans == [("2026-03-02 10:00:00", "2026-03-02 10:05:00"), ("2026-03-02 10:10:00", "None")]

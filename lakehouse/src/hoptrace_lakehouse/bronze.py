@@ -101,21 +101,25 @@ register(
 
 def landed_files(bronze_rows: DataFrame, table: str) -> DataFrame:
     """File-level summary of a Bronze batch (what the frontier and gap checks read)."""
-    return bronze_rows.groupBy("_source_file", "_file_node", "_file_epoch", "_file_seq").agg(
-        F.count("*").alias("rows"),
-        F.min("event_time").alias("min_event_time"),
-        F.max("event_time").alias("max_event_time"),
-        F.min("_ingest_time").alias("ingest_time"),
-    ).select(
-        F.lit(table).alias("table"),
-        F.col("_file_node").alias("node"),
-        F.col("_file_epoch").alias("epoch"),
-        F.col("_file_seq").alias("seq"),
-        F.col("_source_file").alias("source_file"),
-        "rows",
-        "min_event_time",
-        "max_event_time",
-        "ingest_time",
+    return (
+        bronze_rows.groupBy("_source_file", "_file_node", "_file_epoch", "_file_seq")
+        .agg(
+            F.count("*").alias("rows"),
+            F.min("event_time").alias("min_event_time"),
+            F.max("event_time").alias("max_event_time"),
+            F.min("_ingest_time").alias("ingest_time"),
+        )
+        .select(
+            F.lit(table).alias("table"),
+            F.col("_file_node").alias("node"),
+            F.col("_file_epoch").alias("epoch"),
+            F.col("_file_seq").alias("seq"),
+            F.col("_source_file").alias("source_file"),
+            "rows",
+            "min_event_time",
+            "max_event_time",
+            "ingest_time",
+        )
     )
 
 
@@ -225,7 +229,9 @@ def rescue_locally(spark: SparkSession, batch: DataFrame, table: str) -> DataFra
             for f in schema.fields
         ]
         payload = F.to_json(F.struct(*[F.col(f"`{n}`") for n in extra], F.lit(uri).alias("_file_path")))
-        out = out.unionByName(raw.select(*cols, payload.alias("_rescued_data"), F.lit(uri).alias("_source_file")))
+        out = out.unionByName(
+            raw.select(*cols, payload.alias("_rescued_data"), F.lit(uri).alias("_source_file"))
+        )
     return out
 
 
@@ -270,7 +276,9 @@ def start_bronze_stream(
 
     writer = source.writeStream.queryName(f"bronze_{table}").option("checkpointLocation", checkpoint)
     writer = writer.foreachBatch(write)
-    writer = writer.trigger(availableNow=True) if available_now else writer.trigger(processingTime=processing_time)
+    writer = (
+        writer.trigger(availableNow=True) if available_now else writer.trigger(processingTime=processing_time)
+    )
     return writer.start()
 
 
@@ -312,5 +320,9 @@ def read_landing_batch(spark: SparkSession, landing_root: str, table: str) -> Da
         .option("pathGlobFilter", "*.parquet")
         .load(path)
     )
-    df = df.select("*", F.lit(None).cast("string").alias("_rescued_data"), F.col("_metadata.file_path").alias("_source_file"))
+    df = df.select(
+        "*",
+        F.lit(None).cast("string").alias("_rescued_data"),
+        F.col("_metadata.file_path").alias("_source_file"),
+    )
     return with_lineage(df)

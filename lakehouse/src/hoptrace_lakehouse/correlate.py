@@ -197,11 +197,15 @@ def _pod_key(ns: Column, pod: Column) -> Column:
     return F.when(pod.isNotNull(), F.concat_ws("/", F.coalesce(ns, F.lit("")), pod))
 
 
-def _as_of(df: DataFrame, intervals: DataFrame, ip: str, at: str, prefix: str, port: str | None = None) -> DataFrame:
+def _as_of(
+    df: DataFrame, intervals: DataFrame, ip: str, at: str, prefix: str, port: str | None = None
+) -> DataFrame:
     """Left-join ``intervals`` valid at ``df[at]`` for address ``df[ip]`` (and port)."""
     iv = intervals.select(*[F.col(c).alias(f"{prefix}{c}") for c in intervals.columns])
-    cond = (F.col(ip) == F.col(f"{prefix}ip")) & (F.col(f"{prefix}valid_from") <= F.col(at)) & (
-        F.col(f"{prefix}valid_to").isNull() | (F.col(at) < F.col(f"{prefix}valid_to"))
+    cond = (
+        (F.col(ip) == F.col(f"{prefix}ip"))
+        & (F.col(f"{prefix}valid_from") <= F.col(at))
+        & (F.col(f"{prefix}valid_to").isNull() | (F.col(at) < F.col(f"{prefix}valid_to")))
     )
     if port is not None:
         cond = cond & (F.col(port) == F.col(f"{prefix}port"))
@@ -286,7 +290,9 @@ def correlate(
             .agg(F.countDistinct("record_id").alias("n"))
             .filter(F.col("n") > 1)
             .select(
-                F.col("r_window").alias(f"{alias}_window"), F.col(col).alias(alias), F.col("n").alias(f"{alias}_n")
+                F.col("r_window").alias(f"{alias}_window"),
+                F.col(col).alias(alias),
+                F.col("n").alias(f"{alias}_n"),
             )
         )
 
@@ -320,8 +326,16 @@ def correlate(
             F.coalesce(F.col("attempts"), F.array()).alias("r_attempts"),
         )
         .withColumn("r_window", window_of(F.col("r_end")))
-        .join(dup_rid, (F.col("r_rid") == F.col("dup_rid")) & (F.col("r_window") == F.col("dup_rid_window")), "left")
-        .join(dup_tid, (F.col("r_tid") == F.col("dup_tid")) & (F.col("r_window") == F.col("dup_tid_window")), "left")
+        .join(
+            dup_rid,
+            (F.col("r_rid") == F.col("dup_rid")) & (F.col("r_window") == F.col("dup_rid_window")),
+            "left",
+        )
+        .join(
+            dup_tid,
+            (F.col("r_tid") == F.col("dup_tid")) & (F.col("r_window") == F.col("dup_tid_window")),
+            "left",
+        )
         .withColumn("rid_ok", F.col("r_rid").isNotNull() & F.col("dup_rid").isNull())
         .withColumn("tid_ok", F.col("r_tid").isNotNull() & F.col("dup_tid").isNull())
     )
@@ -358,14 +372,20 @@ def correlate(
     vips = service_addrs.filter(F.col("addr_kind") == "cluster_ip")
     att_vip = (
         _as_of(
-            att.select("path_id", "attempt_no", "a_addr", "a_port", "r_start"), vips, "a_addr", "r_start", "v_",
+            att.select("path_id", "attempt_no", "a_addr", "a_port", "r_start"),
+            vips,
+            "a_addr",
+            "r_start",
+            "v_",
             port="a_port",
         )
         .filter(F.col("v_service_name").isNotNull())
         .groupBy("path_id", "attempt_no")
         .agg(F.min(F.concat_ws("/", "v_service_namespace", "v_service_name")).alias("vip_service"))
     )
-    att = att.join(att_pod, ["path_id", "attempt_no"], "left").join(att_vip, ["path_id", "attempt_no"], "left")
+    att = att.join(att_pod, ["path_id", "attempt_no"], "left").join(
+        att_vip, ["path_id", "attempt_no"], "left"
+    )
 
     # --- network evidence: flows from the ingress to the attempt's address ------------
     flows = obs.filter(F.col("source_table") == "flows").select(
@@ -434,7 +454,9 @@ def correlate(
     att = att.withColumn(
         "routing",
         F.when(F.col("addr_pod").isNotNull(), F.lit("endpoints_by_ingress"))
-        .when(F.col("vip_service").isNotNull() & F.coalesce(F.col("flow_sock"), F.lit(False)), "ebpf_socket_lb")
+        .when(
+            F.col("vip_service").isNotNull() & F.coalesce(F.col("flow_sock"), F.lit(False)), "ebpf_socket_lb"
+        )
         .when(F.col("vip_service").isNotNull() & F.col("flow_dsts").isNotNull(), "kube_proxy_dnat")
         .otherwise("unknown"),
     ).withColumn(
@@ -500,7 +522,9 @@ def correlate(
     root_ids = roots.select(
         "path_id", "r_rid", "r_tid", "r_span", "rid_ok", "tid_ok", "ingress_ip", "r_node", "r_start", "r_end"
     )
-    near = (F.col("s_end") >= _ts(_us(F.col("r_start")) - pad_us)) & (F.col("s_end") <= _ts(_us(F.col("r_end")) + pad_us))
+    near = (F.col("s_end") >= _ts(_us(F.col("r_start")) - pad_us)) & (
+        F.col("s_end") <= _ts(_us(F.col("r_end")) + pad_us)
+    )
     by_rid = (
         root_ids.filter("rid_ok")
         .join(server, F.col("r_rid") == F.col("s_rid"))
@@ -532,12 +556,23 @@ def correlate(
     # Each attempt takes the id-matched server rows in its target pod; attempts whose
     # target is unknown share the rows outside every known target pod. Within a group,
     # k attempts and k rows pair by order; any other count is ambiguous.
-    known = att.filter(F.col("tkey").isNotNull()).select("path_id", F.col("tkey").alias("gkey")).distinct()
-    unknown_paths = att.filter(F.col("tkey").isNull()).select("path_id").distinct().withColumn("has_unknown", F.lit(1))
+    known = (
+        att.filter(F.col("tkey").isNotNull())
+        .select(F.col("path_id").alias("k_path"), F.col("tkey").alias("gkey"))
+        .distinct()
+    )
+    unknown_paths = (
+        att.filter(F.col("tkey").isNull())
+        .select(F.col("path_id").alias("u_path"))
+        .distinct()
+        .withColumn("has_unknown", F.lit(1))
+    )
     cands = (
-        direct_ids.join(known, (direct_ids.path_id == known.path_id) & (F.col("s_key") == F.col("gkey")), "left")
-        .drop(known.path_id)
-        .join(unknown_paths, "path_id", "left")
+        direct_ids.join(
+            known, (F.col("path_id") == F.col("k_path")) & (F.col("s_key") == F.col("gkey")), "left"
+        )
+        .join(unknown_paths, F.col("path_id") == F.col("u_path"), "left")
+        .drop("k_path", "u_path")
         .withColumn("gkey", F.coalesce(F.col("gkey"), F.when(F.col("has_unknown") == 1, F.lit("*"))))
         .filter(F.col("gkey").isNotNull())
     )
@@ -560,7 +595,16 @@ def correlate(
         "gkey",
         "rank",
         F.struct(
-            "s_id", "s_node", "s_key", "s_ns", "s_pod", "s_container", "s_start", "s_end", "s_status", "s_evidence"
+            "s_id",
+            "s_node",
+            "s_key",
+            "s_ns",
+            "s_pod",
+            "s_container",
+            "s_start",
+            "s_end",
+            "s_status",
+            "s_evidence",
         ).alias("l1"),
     )
     att = att.join(l1_pick, ["path_id", "gkey", "rank"], "left").withColumn(
@@ -599,20 +643,30 @@ def correlate(
     att = _cut(att.join(l2_agg, ["path_id", "attempt_no"], "left"))
 
     # Clock offsets of node pairs, from exactly matched single-attempt requests.
-    exact = att.filter(F.col("n_attempts") == 1).select(
-        window_of(F.col("r_end")).alias("window_start"),
-        "r_node",
-        "r_start",
-        "r_end",
-        F.coalesce(F.col("l1"), F.when(F.col("l2_n") == 1, F.col("l2_pick"))).alias("m"),
-    ).filter(F.col("m").isNotNull())
+    exact = (
+        att.filter(F.col("n_attempts") == 1)
+        .select(
+            window_of(F.col("r_end")).alias("window_start"),
+            "r_node",
+            "r_start",
+            "r_end",
+            F.coalesce(F.col("l1"), F.when(F.col("l2_n") == 1, F.col("l2_pick"))).alias("m"),
+        )
+        .filter(F.col("m").isNotNull())
+    )
     pair_offsets = (
         exact.select(
             "window_start",
             F.col("r_node").alias("client_node"),
             F.col("m.s_node").alias("server_node"),
             (
-                (_us(F.col("m.s_start")) + _us(F.col("m.s_end")) - _us(F.col("r_start")) - _us(F.col("r_end"))) / 2
+                (
+                    _us(F.col("m.s_start"))
+                    + _us(F.col("m.s_end"))
+                    - _us(F.col("r_start"))
+                    - _us(F.col("r_end"))
+                )
+                / 2
             ).alias("off"),
         )
         .groupBy("window_start", "client_node", "server_node")
@@ -654,7 +708,9 @@ def correlate(
         _ts(_us(F.col("r_start")) + F.coalesce(F.col("o_off"), F.lit(0)) - tol).alias("w_from"),
         _ts(_us(F.col("r_end")) + F.coalesce(F.col("o_off"), F.lit(0)) + tol).alias("w_to"),
     )
-    l3 = _range_join(l3_left, server, [("tkey", "s_key")], "w_from", "w_to", "s_end", params.bucket_seconds).filter(
+    l3 = _range_join(
+        l3_left, server, [("tkey", "s_key")], "w_from", "w_to", "s_end", params.bucket_seconds
+    ).filter(
         (F.col("s_src_ip").isNull() | (F.col("s_src_ip") == F.col("ingress_ip")))
         & F.col("s_method").eqNullSafe(F.col("r_method"))
         & F.col("s_path").eqNullSafe(F.col("r_path"))
@@ -688,16 +744,24 @@ def correlate(
         )
     )
     # A target known only from the server side (a VIP with no flow evidence).
-    att = att.withColumn(
-        "target_from_server", F.col("tpod").isNull() & F.col("srv").isNotNull()
-    ).withColumn("tkey", F.coalesce(F.col("tkey"), F.col("srv.s_key")))
+    # Several translated destinations leave the target open; an exact match on the server
+    # side (ids or the connection) is stronger than the time window and settles it.
+    settles = F.col("srv").isNotNull() & F.col("srv.s_evidence").isin(
+        "request_id", "trace_context", "connection_tuple"
+    )
+    att = att.withColumn("target_ambiguous", F.col("target_ambiguous") & ~F.coalesce(settles, F.lit(False)))
+    att = att.withColumn("target_from_server", F.col("tpod").isNull() & F.col("srv").isNotNull()).withColumn(
+        "tkey", F.coalesce(F.col("tkey"), F.col("srv.s_key"))
+    )
     att = att.withColumn("r_window", window_of(F.col("r_end")))
     att = att.join(instrumented, ["tkey", "r_window"], "left")
 
     # --- assemble per path --------------------------------------------------------------
     # A node reports flows (so the network segment is expected) when it landed flows near
     # the window.
-    flow_nodes = flows.select(F.col("f_node").alias("fn"), F.explode(near_windows(F.col("f_time"))).alias("r_window"))
+    flow_nodes = flows.select(
+        F.col("f_node").alias("fn"), F.explode(near_windows(F.col("f_time"))).alias("r_window")
+    )
     flow_nodes = flow_nodes.distinct()
     att = att.withColumn("t_node", F.coalesce(F.col("tpod.node"), F.col("srv.s_node")))
     att = att.join(
@@ -735,15 +799,17 @@ def correlate(
             F.when(F.col("addr_pod").isNotNull(), F.lit("ingress_upstream")),
             F.when(F.col("via_pod").isNotNull(), F.lit("flow_translation")),
         ).alias("evidence"),
-        F.when(F.col("n_flows") > 0, F.when(F.col("flow_exact"), "connection_tuple").otherwise("endpoint_window")).alias(
-            "network_evidence"
-        ),
+        F.when(
+            F.col("n_flows") > 0, F.when(F.col("flow_exact"), "connection_tuple").otherwise("endpoint_window")
+        ).alias("network_evidence"),
         F.coalesce(F.col("srv.s_start"), F.lit(None).cast("timestamp")).alias("start_time"),
         F.col("srv.s_end").alias("end_time"),
         F.col("a_duration").alias("latency_us"),
         F.col("a_status").alias("status"),
         F.filter(
-            F.concat(F.array(F.col("srv.s_id")), F.coalesce(F.col("flow_ids"), F.array().cast("array<string>"))),
+            F.concat(
+                F.array(F.col("srv.s_id")), F.coalesce(F.col("flow_ids"), F.array().cast("array<string>"))
+            ),
             lambda x: x.isNotNull(),
         ).alias("record_ids"),
     )
@@ -782,7 +848,10 @@ def correlate(
         F.max(F.col("addr_pod").isNull() & F.col("vip_service").isNull()).alias("any_unattributed"),
         F.sort_array(
             F.collect_set(
-                F.when(F.col("addr_pod").isNull() & F.col("vip_service").isNull(), F.concat_ws(":", "a_addr", F.col("a_port").cast("string")))
+                F.when(
+                    F.col("addr_pod").isNull() & F.col("vip_service").isNull(),
+                    F.concat_ws(":", "a_addr", F.col("a_port").cast("string")),
+                )
             )
         ).alias("unattributed_addrs"),
     )
@@ -792,30 +861,43 @@ def correlate(
     endpoints = service_addrs.filter(F.col("addr_kind") == "endpoint")
     tgt = (
         per_path.join(roots.select("path_id", "r_start"), "path_id")
-        .select("path_id", "r_start", F.col("last.target_ip").alias("t_ip"), F.col("last.target_port").alias("t_port"))
+        .select(
+            "path_id",
+            "r_start",
+            F.col("last.target_ip").alias("t_ip"),
+            F.col("last.target_port").alias("t_port"),
+        )
         .filter(F.col("t_ip").isNotNull())
     )
     ep_svc = (
         _as_of(tgt, endpoints, "t_ip", "r_start", "e_", port="t_port")
         .filter(F.col("e_service_name").isNotNull())
         .groupBy("path_id")
-        .agg(F.sort_array(F.collect_set(F.concat_ws("/", "e_service_namespace", "e_service_name"))).alias("ep_services"))
+        .agg(
+            F.sort_array(F.collect_set(F.concat_ws("/", "e_service_namespace", "e_service_name"))).alias(
+                "ep_services"
+            )
+        )
     )
     p = roots.join(per_path, "path_id", "left").join(ep_svc, "path_id", "left")
     upstream_svc = F.regexp_extract(F.col("r_upstream_service"), r"^([^/:]+/[^/:]+)", 1)
     flow_svc = F.when(F.size(F.col("last.flow_services")) == 1, F.col("last.flow_services")[0])
     ep_one = F.when(F.size(F.col("ep_services")) == 1, F.col("ep_services")[0])
-    p = p.withColumn(
-        "svc",
-        F.coalesce(F.nullif(upstream_svc, F.lit("")), F.col("last.vip_service"), flow_svc, ep_one),
-    ).withColumn(
-        "svc_evidence",
-        F.when(F.nullif(upstream_svc, F.lit("")).isNotNull(), "ingress_log")
-        .when(F.col("last.vip_service").isNotNull(), "cluster_ip")
-        .when(flow_svc.isNotNull(), "flow")
-        .when(ep_one.isNotNull(), "endpoint_slice"),
-    ).withColumn(
-        "svc_ambiguous", F.col("svc").isNull() & (F.size(F.coalesce(F.col("ep_services"), F.array())) > 1)
+    p = (
+        p.withColumn(
+            "svc",
+            F.coalesce(F.nullif(upstream_svc, F.lit("")), F.col("last.vip_service"), flow_svc, ep_one),
+        )
+        .withColumn(
+            "svc_evidence",
+            F.when(F.nullif(upstream_svc, F.lit("")).isNotNull(), "ingress_log")
+            .when(F.col("last.vip_service").isNotNull(), "cluster_ip")
+            .when(flow_svc.isNotNull(), "flow")
+            .when(ep_one.isNotNull(), "endpoint_slice"),
+        )
+        .withColumn(
+            "svc_ambiguous", F.col("svc").isNull() & (F.size(F.coalesce(F.col("ep_services"), F.array())) > 1)
+        )
     )
 
     has_attempts = F.size("r_attempts") > 0
@@ -827,10 +909,14 @@ def correlate(
     missing = F.filter(
         F.array(
             F.when(F.col("svc").isNull() & ~F.col("svc_ambiguous"), F.lit("service")),
-            F.when(~target_known & ~F.coalesce(F.col("last.target_ambiguous"), F.lit(False)), F.lit("target")),
+            F.when(
+                ~target_known & ~F.coalesce(F.col("last.target_ambiguous"), F.lit(False)), F.lit("target")
+            ),
             F.when(network_expected & (F.coalesce(F.col("last.n_flows"), F.lit(0)) == 0), F.lit("network")),
             F.when(
-                server_expected & F.col("last.srv").isNull() & ~F.coalesce(F.col("last.srv_ambiguous"), F.lit(False)),
+                server_expected
+                & F.col("last.srv").isNull()
+                & ~F.coalesce(F.col("last.srv_ambiguous"), F.lit(False)),
                 F.lit("server"),
             ),
         ),
@@ -947,10 +1033,14 @@ def correlate(
     raw_hops = F.concat(
         F.filter(F.array(lb_hop), lambda h: h.isNotNull()),
         F.array(ingress_hop),
-        F.transform(F.coalesce(F.col("att_hops"), F.array().cast("array<struct<k:int,h:" + _hop_ddl() + ">>")),
-                    lambda x: x["h"]),
         F.transform(
-            F.coalesce(F.col("ds_hops"), F.array().cast("array<struct<k:timestamp,k2:string,h:" + _hop_ddl() + ">>")),
+            F.coalesce(F.col("att_hops"), F.array().cast("array<struct<k:int,h:" + _hop_ddl() + ">>")),
+            lambda x: x["h"],
+        ),
+        F.transform(
+            F.coalesce(
+                F.col("ds_hops"), F.array().cast("array<struct<k:timestamp,k2:string,h:" + _hop_ddl() + ">>")
+            ),
             lambda x: x["h"],
         ),
     )
@@ -969,11 +1059,15 @@ def correlate(
     )
 
     # --- issues ---------------------------------------------------------------------------
-    gaps_j = gaps.select(
-        F.col("node").alias("g_node"), F.col("table").alias("g_table"), "gap_from", "gap_to"
-    )
+    gaps_j = gaps.select(F.col("node").alias("g_node"), F.col("table").alias("g_table"), "gap_from", "gap_to")
     miss = p.select(
-        "path_id", "r_rid", "r_tid", "r_start", "r_end", "r_node", F.col("last.t_node").alias("t_node"),
+        "path_id",
+        "r_rid",
+        "r_tid",
+        "r_start",
+        "r_end",
+        "r_node",
+        F.col("last.t_node").alias("t_node"),
         F.explode("missing_segments").alias("segment"),
     )
     responsible = (
@@ -1027,36 +1121,67 @@ def correlate(
         F.to_json(
             F.struct(
                 F.col("attempt_no").alias("attempt"),
-                F.coalesce(F.col("srv_candidates"), F.array().cast("array<string>")).alias("server_candidates"),
+                F.coalesce(F.col("srv_candidates"), F.array().cast("array<string>")).alias(
+                    "server_candidates"
+                ),
                 F.when(F.col("target_ambiguous"), F.col("flow_dsts")).alias("target_candidates"),
             )
         ).alias("evidence"),
     )
-    amb = amb.drop("r_rid", "r_tid").join(p.select("path_id", "r_rid", "r_tid"), "path_id").select(*issue_cols)
+    amb = (
+        amb.drop("r_rid", "r_tid").join(p.select("path_id", "r_rid", "r_tid"), "path_id").select(*issue_cols)
+    )
     svc_amb = base.filter("svc_ambiguous").select(
-        "path_id", "r_rid", "r_tid", "r_end", "i_node", F.lit("ambiguous_candidates").alias("reason"),
-        F.lit("service").alias("segment"), F.to_json(F.struct(F.col("ep_services").alias("service_candidates"))).alias(
-            "evidence"
-        ),
+        "path_id",
+        "r_rid",
+        "r_tid",
+        "r_end",
+        "i_node",
+        F.lit("ambiguous_candidates").alias("reason"),
+        F.lit("service").alias("segment"),
+        F.to_json(F.struct(F.col("ep_services").alias("service_candidates"))).alias("evidence"),
     )
     unattributed = base.filter(F.coalesce(F.col("any_unattributed"), F.lit(False))).select(
-        "path_id", "r_rid", "r_tid", "r_end", "i_node", F.lit("unattributed_ip").alias("reason"),
-        F.lit("target").alias("segment"), F.to_json(F.struct(F.col("unattributed_addrs").alias("addresses"))).alias(
+        "path_id",
+        "r_rid",
+        "r_tid",
+        "r_end",
+        "i_node",
+        F.lit("unattributed_ip").alias("reason"),
+        F.lit("target").alias("segment"),
+        F.to_json(F.struct(F.col("unattributed_addrs").alias("addresses"))).alias("evidence"),
+    )
+    dup_r = base.filter(F.col("dup_rid").isNotNull()).select(
+        "path_id",
+        "r_rid",
+        "r_tid",
+        "r_end",
+        "i_node",
+        F.lit("duplicate_request_id").alias("reason"),
+        F.lit(None).cast("string").alias("segment"),
+        F.to_json(F.struct(F.col("dup_rid").alias("request_id"), F.col("dup_rid_n").alias("requests"))).alias(
             "evidence"
         ),
     )
-    dup_r = base.filter(F.col("dup_rid").isNotNull()).select(
-        "path_id", "r_rid", "r_tid", "r_end", "i_node", F.lit("duplicate_request_id").alias("reason"),
-        F.lit(None).cast("string").alias("segment"),
-        F.to_json(F.struct(F.col("dup_rid").alias("request_id"), F.col("dup_rid_n").alias("requests"))).alias("evidence"),
-    )
     dup_t = base.filter(F.col("dup_tid").isNotNull()).select(
-        "path_id", "r_rid", "r_tid", "r_end", "i_node", F.lit("duplicate_trace_id").alias("reason"),
+        "path_id",
+        "r_rid",
+        "r_tid",
+        "r_end",
+        "i_node",
+        F.lit("duplicate_trace_id").alias("reason"),
         F.lit(None).cast("string").alias("segment"),
-        F.to_json(F.struct(F.col("dup_tid").alias("trace_id"), F.col("dup_tid_n").alias("requests"))).alias("evidence"),
+        F.to_json(F.struct(F.col("dup_tid").alias("trace_id"), F.col("dup_tid_n").alias("requests"))).alias(
+            "evidence"
+        ),
     )
     skew = base.filter("skewed").select(
-        "path_id", "r_rid", "r_tid", "r_end", "i_node", F.lit("clock_skew").alias("reason"),
+        "path_id",
+        "r_rid",
+        "r_tid",
+        "r_end",
+        "i_node",
+        F.lit("clock_skew").alias("reason"),
         F.lit("server").alias("segment"),
         F.to_json(
             F.struct(
@@ -1103,7 +1228,9 @@ def correlate(
         F.split(F.col("svc"), "/")[1].alias("service_name"),
         F.col("svc_evidence").alias("service_evidence"),
         F.col("last.routing").alias("routing"),
-        F.coalesce(F.col("last.target_ip"), F.when(F.col("last.target_from_server"), F.lit(None))).alias("target_ip"),
+        F.coalesce(F.col("last.target_ip"), F.when(F.col("last.target_from_server"), F.lit(None))).alias(
+            "target_ip"
+        ),
         F.col("last.target_port").alias("target_port"),
         F.coalesce(F.col("last.tpod.ns"), F.col("last.srv.s_ns")).alias("target_namespace"),
         F.coalesce(F.col("last.tpod.pod"), F.col("last.srv.s_pod")).alias("target_pod"),
@@ -1124,8 +1251,15 @@ def correlate(
     )
     # An ambiguous path names no target: the candidates are in its issue rows.
     amb_target = F.col("completeness") == "ambiguous"
-    for c in ("target_ip", "target_port", "target_namespace", "target_pod", "target_container", "target_node",
-              "target_workload"):
+    for c in (
+        "target_ip",
+        "target_port",
+        "target_namespace",
+        "target_pod",
+        "target_container",
+        "target_node",
+        "target_workload",
+    ):
         paths = paths.withColumn(c, F.when(~amb_target, F.col(c)))
     offsets = conform(pair_offsets, OFFSETS_SCHEMA)
     return Correlation(conform(paths, PATHS_SCHEMA), issues, offsets)
@@ -1163,7 +1297,13 @@ def _finish_issues(issues: DataFrame, params: CorrelateParams) -> DataFrame:
     ws = _ts(F.floor(F.unix_seconds(F.col("r_end")) / win_s) * win_s * 1_000_000)
     out = issues.select(
         F.sha2(
-            F.concat_ws("|", F.col("path_id"), F.col("reason"), F.coalesce(F.col("segment"), F.lit("")), F.col("evidence")),
+            F.concat_ws(
+                "|",
+                F.col("path_id"),
+                F.col("reason"),
+                F.coalesce(F.col("segment"), F.lit("")),
+                F.col("evidence"),
+            ),
             256,
         )
         .substr(1, 32)

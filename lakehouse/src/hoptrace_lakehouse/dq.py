@@ -66,22 +66,27 @@ class DQConfig:
 
 
 def _meta(df: DataFrame, ws: datetime, we: datetime, check: str) -> DataFrame:
-    return df.withColumn("window_start", F.lit(ws).cast("timestamp")).withColumn(
-        "window_end", F.lit(we).cast("timestamp")
-    ).withColumn("check", F.lit(check))
+    return (
+        df.withColumn("window_start", F.lit(ws).cast("timestamp"))
+        .withColumn("window_end", F.lit(we).cast("timestamp"))
+        .withColumn("check", F.lit(check))
+    )
 
 
 def check_missing_segments(paths: DataFrame, ws: datetime, we: datetime, cfg: DQConfig) -> DataFrame:
     agg = paths.agg(
         F.count("*").alias("n"),
         F.sum((F.col("completeness") == "partial").cast("int")).alias("partial"),
-
     )
     seg = (
         paths.select(F.explode("missing_segments").alias("segment"))
         .groupBy("segment")
         .count()
-        .agg(F.to_json(F.map_from_entries(F.sort_array(F.collect_list(F.struct("segment", "count"))))).alias("d"))
+        .agg(
+            F.to_json(F.map_from_entries(F.sort_array(F.collect_list(F.struct("segment", "count"))))).alias(
+                "d"
+            )
+        )
     )
     out = agg.crossJoin(seg).select(
         F.lit("window").alias("scope"),
@@ -99,7 +104,9 @@ def check_missing_segments(paths: DataFrame, ws: datetime, we: datetime, cfg: DQ
 def check_clock_skew(offsets: DataFrame, ws: datetime, we: datetime, cfg: DQConfig) -> DataFrame:
     out = offsets.select(
         F.concat_ws("->", "client_node", "server_node").alias("scope"),
-        F.when(F.abs(F.col("offset_p50_us")) > cfg.skew_tolerance_us, "fail").otherwise("pass").alias("status"),
+        F.when(F.abs(F.col("offset_p50_us")) > cfg.skew_tolerance_us, "fail")
+        .otherwise("pass")
+        .alias("status"),
         F.col("offset_p50_us").cast("double").alias("value"),
         F.lit(float(cfg.skew_tolerance_us)).alias("threshold"),
         F.to_json(F.struct("samples", "offset_min_us", "offset_max_us")).alias("details"),
@@ -141,11 +148,13 @@ def check_schema_drift(
         agg = b.agg(
             F.count("*").alias("n"),
             F.sum(F.col("_rescued_data").isNotNull().cast("int")).alias("rescued"),
-            F.sort_array(F.array_distinct(F.flatten(F.collect_list(F.coalesce(keys, F.array()))))).alias("cols"),
-            F.sum((~F.col("schema_version").isin(*known)).cast("int")).alias("unknown_version"),
-            F.sort_array(F.collect_set(F.when(~F.col("schema_version").isin(*known), F.col("schema_version")))).alias(
-                "versions"
+            F.sort_array(F.array_distinct(F.flatten(F.collect_list(F.coalesce(keys, F.array()))))).alias(
+                "cols"
             ),
+            F.sum((~F.col("schema_version").isin(*known)).cast("int")).alias("unknown_version"),
+            F.sort_array(
+                F.collect_set(F.when(~F.col("schema_version").isin(*known), F.col("schema_version")))
+            ).alias("versions"),
         )
         rescued = agg.select(
             F.lit("schema_drift_rescued").alias("check"),
@@ -154,9 +163,13 @@ def check_schema_drift(
             .when(F.col("rescued") / F.col("n") > cfg.max_rescued_rate, "fail")
             .otherwise("pass")
             .alias("status"),
-            (F.coalesce(F.col("rescued"), F.lit(0)) / F.greatest(F.col("n"), F.lit(1))).cast("double").alias("value"),
+            (F.coalesce(F.col("rescued"), F.lit(0)) / F.greatest(F.col("n"), F.lit(1)))
+            .cast("double")
+            .alias("value"),
             F.lit(cfg.max_rescued_rate).alias("threshold"),
-            F.to_json(F.struct(F.col("cols").alias("unknown_columns"), F.col("rescued").alias("rows"))).alias("details"),
+            F.to_json(F.struct(F.col("cols").alias("unknown_columns"), F.col("rescued").alias("rows"))).alias(
+                "details"
+            ),
         )
         version = agg.select(
             F.lit("schema_drift_version").alias("check"),
@@ -167,9 +180,9 @@ def check_schema_drift(
             .alias("status"),
             F.coalesce(F.col("unknown_version"), F.lit(0)).cast("double").alias("value"),
             F.lit(0.0).alias("threshold"),
-            F.to_json(F.struct(F.col("versions").alias("unknown_versions"), F.lit(known).alias("known"))).alias(
-                "details"
-            ),
+            F.to_json(
+                F.struct(F.col("versions").alias("unknown_versions"), F.lit(known).alias("known"))
+            ).alias("details"),
         )
         frames += [rescued, version]
     out = frames[0]
@@ -192,9 +205,9 @@ def check_agent_gaps(gaps: DataFrame, nodes: DataFrame, ws: datetime, we: dateti
         F.when(F.coalesce(F.col("gaps"), F.lit(0)) > 0, "fail").otherwise("pass").alias("status"),
         F.coalesce(F.col("gaps"), F.lit(0)).cast("double").alias("value"),
         F.lit(0.0).alias("threshold"),
-        F.to_json(F.struct(F.coalesce(F.col("tables"), F.array().cast("array<string>")).alias("tables"))).alias(
-            "details"
-        ),
+        F.to_json(
+            F.struct(F.coalesce(F.col("tables"), F.array().cast("array<string>")).alias("tables"))
+        ).alias("details"),
     )
     return conform(_meta(out, ws, we, "agent_gap"), DQ_SCHEMA)
 
@@ -209,9 +222,10 @@ def check_freshness(provisional: DataFrame, ws: datetime, we: datetime, cfg: DQC
     )
     out = agg.select(
         F.lit("window").alias("scope"),
-        F.when(F.col("n") == 0, "no_data").when(F.col("p95") > cfg.freshness_p95_s, "fail").otherwise("pass").alias(
-            "status"
-        ),
+        F.when(F.col("n") == 0, "no_data")
+        .when(F.col("p95") > cfg.freshness_p95_s, "fail")
+        .otherwise("pass")
+        .alias("status"),
         F.col("p95").cast("double").alias("value"),
         F.lit(cfg.freshness_p95_s).alias("threshold"),
         F.to_json(F.struct("n", "p50", "p95")).alias("details"),
@@ -239,9 +253,15 @@ def run_checks(
     offsets = tables.read(spark, "silver.node_clock_offsets").filter(in_window)
     files = tables.read(spark, "ops.landed_files")
     heartbeats = tables.read(spark, bronze_key("agent_heartbeats"))
-    nodes = heartbeats.filter(
-        (F.col("event_time") >= F.lit(ws - timedelta(minutes=fcfg.liveness_minutes))) & (F.col("event_time") < F.lit(we))
-    ).select("node").union(files.select("node")).distinct()
+    nodes = (
+        heartbeats.filter(
+            (F.col("event_time") >= F.lit(ws - timedelta(minutes=fcfg.liveness_minutes)))
+            & (F.col("event_time") < F.lit(we))
+        )
+        .select("node")
+        .union(files.select("node"))
+        .distinct()
+    )
     gaps = agent_gaps(files, heartbeats, as_of, fcfg)
     parts = [
         check_missing_segments(paths, ws, we, cfg),
@@ -259,7 +279,13 @@ def run_checks(
 
 
 def write_checks(
-    spark: SparkSession, tables: Tables, ws: datetime, we: datetime, *, as_of: datetime, cfg: DQConfig | None = None
+    spark: SparkSession,
+    tables: Tables,
+    ws: datetime,
+    we: datetime,
+    *,
+    as_of: datetime,
+    cfg: DQConfig | None = None,
 ) -> DataFrame:
     results = run_checks(spark, tables, ws, we, as_of=as_of, cfg=cfg).localCheckpoint(eager=True)
     tables.overwrite(results, "ops.dq_results", replace_where=f"window_start = {_ts_sql(ws)}")

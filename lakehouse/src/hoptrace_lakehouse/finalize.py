@@ -109,7 +109,9 @@ def agent_gaps(files: DataFrame, heartbeats: DataFrame, as_of: datetime, cfg: Fi
         .select(
             "node",
             "table",
-            F.coalesce(F.col("_prev_end"), F.col("min_event_time") - F.expr("INTERVAL 1 HOUR")).alias("gap_from"),
+            F.coalesce(F.col("_prev_end"), F.col("min_event_time") - F.expr("INTERVAL 1 HOUR")).alias(
+                "gap_from"
+            ),
             F.col("min_event_time").alias("gap_to"),
         )
     )
@@ -203,9 +205,11 @@ def window_inputs(
 ) -> tuple[DataFrame, DataFrame, DataFrame]:
     pad = timedelta(minutes=cfg.pad_minutes)
     lo, hi = _utc(ws) - pad, _utc(we) + pad
-    obs = tables.read(spark, "silver.hops").filter(
-        (F.col("event_date") >= F.lit(lo.date())) & (F.col("event_date") <= F.lit(hi.date()))
-    ).filter((F.col("event_time") >= F.lit(lo)) & (F.col("event_time") < F.lit(hi)))
+    obs = (
+        tables.read(spark, "silver.hops")
+        .filter((F.col("event_date") >= F.lit(lo.date())) & (F.col("event_date") <= F.lit(hi.date())))
+        .filter((F.col("event_time") >= F.lit(lo)) & (F.col("event_time") < F.lit(hi)))
+    )
     live = (F.col("valid_to").isNull() | (F.col("valid_to") >= F.lit(lo))) & (F.col("valid_from") < F.lit(hi))
     pods = tables.read(spark, "silver.pod_ip_intervals").filter(live)
     svcs = tables.read(spark, "silver.service_endpoint_intervals").filter(live)
@@ -234,11 +238,15 @@ def too_late_issues(
     )
     evidence = F.to_json(
         F.struct(
-            F.col("source_table").alias("table"), F.col("rows"), F.col("first_finalized_at").alias("window_finalized_at")
+            F.col("source_table").alias("table"),
+            F.col("rows"),
+            F.col("first_finalized_at").alias("window_finalized_at"),
         )
     )
     out = agg.select(
-        F.sha2(F.concat_ws("|", F.lit("too_late"), F.col("fw_start").cast("string"), "node", "source_table"), 256)
+        F.sha2(
+            F.concat_ws("|", F.lit("too_late"), F.col("fw_start").cast("string"), "node", "source_table"), 256
+        )
         .substr(1, 32)
         .alias("issue_id"),
         F.col("fw_start").alias("window_start"),
@@ -283,7 +291,9 @@ def gap_issues(gaps: DataFrame, windows: DataFrame, cfg: FinalizeConfig) -> Data
     return conform(out, ISSUES_SCHEMA)
 
 
-def correlate_params(start: datetime, end: datetime, cfg: FinalizeConfig, *, is_final: bool) -> CorrelateParams:
+def correlate_params(
+    start: datetime, end: datetime, cfg: FinalizeConfig, *, is_final: bool
+) -> CorrelateParams:
     return CorrelateParams(
         window_start=_utc(start),
         window_end=_utc(end),
@@ -415,8 +425,9 @@ def backfill(
     window_minutes: int | None = None,
     batch_windows: int = 12,
 ) -> list[WindowResult]:
-    """Re-finalize every window in ``[start, end)``, ``batch_windows`` per pass; from Silver, or re-normalizing from
-    Bronze first (``source='bronze'``). Running it twice leaves identical tables."""
+    """Re-finalize every window in ``[start, end)``, ``batch_windows`` per pass; from Silver,
+    or re-normalizing from Bronze first (``source='bronze'``). Running it twice leaves
+    identical tables."""
     cfg = cfg or FinalizeConfig()
     if window_minutes is not None:
         cfg = replace(cfg, window_minutes=window_minutes)
@@ -431,7 +442,9 @@ def backfill(
     windows = plan_windows(start, end, cfg.window_minutes)
     step = max(1, batch_windows)
     return [
-        finalize_range(spark, tables, windows[i][0], windows[min(i + step, len(windows)) - 1][1], cfg, as_of=as_of)
+        finalize_range(
+            spark, tables, windows[i][0], windows[min(i + step, len(windows)) - 1][1], cfg, as_of=as_of
+        )
         for i in range(0, len(windows), step)
     ]
 
@@ -456,7 +469,9 @@ def refinalize_too_late(
         .orderBy("window_start")
         .collect()
     )
-    return [finalize_window(spark, tables, r["window_start"], r["window_end"], cfg, as_of=as_of) for r in stale]
+    return [
+        finalize_window(spark, tables, r["window_start"], r["window_end"], cfg, as_of=as_of) for r in stale
+    ]
 
 
 def window_starts(windows: Iterable[WindowResult]) -> list[datetime]:

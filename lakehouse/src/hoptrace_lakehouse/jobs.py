@@ -34,7 +34,10 @@ def streaming_job(spark: SparkSession, catalog: str, landing_root: str, checkpoi
 
 
 def finalize_job(
-    spark: SparkSession, catalog: str, max_lateness_minutes: int = 15, grace_minutes: int = 2,
+    spark: SparkSession,
+    catalog: str,
+    max_lateness_minutes: int = 15,
+    grace_minutes: int = 2,
     window_minutes: int = 5,
 ) -> int:
     tables = setup(spark, catalog)

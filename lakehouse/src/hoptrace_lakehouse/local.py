@@ -68,13 +68,20 @@ def run(
     as_of: datetime | None = None,
     cfg: FinalizeConfig | None = None,
     max_files_per_trigger: int = 1000,
+    provisional: bool = True,
 ) -> dict[str, Any]:
     cfg = cfg or FinalizeConfig()
     tables = Tables.local(warehouse)
     ensure_tables(spark, tables)
     checkpoints = str(Path(warehouse).resolve() / "_checkpoints")
     run_available_now(
-        spark, tables, str(Path(landing).resolve()), checkpoints, cfg, max_files_per_trigger=max_files_per_trigger
+        spark,
+        tables,
+        str(Path(landing).resolve()),
+        checkpoints,
+        cfg,
+        max_files_per_trigger=max_files_per_trigger,
+        provisional=provisional,
     )
     as_of = _utc(as_of or datetime.now(UTC))
     for done in finalize(spark, tables, cfg, as_of=as_of):
@@ -85,18 +92,23 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m hoptrace_lakehouse.local", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m hoptrace_lakehouse.local", description=__doc__.split("\n\n")[0]
+    )
     ap.add_argument("--landing", required=True, help="landing directory (the agent's prefix, holding v1/)")
     ap.add_argument("--warehouse", required=True, help="directory for the local Delta tables and checkpoints")
     ap.add_argument("--as-of", help="treat this UTC instant as now when closing windows (ISO 8601)")
     ap.add_argument("--window-minutes", type=int, default=5)
     ap.add_argument("--max-lateness-minutes", type=int, default=15)
+    ap.add_argument("--no-provisional", action="store_true", help="skip the provisional tier (replays)")
     args = ap.parse_args(argv)
     as_of = datetime.fromisoformat(args.as_of) if args.as_of else None
     cfg = FinalizeConfig(window_minutes=args.window_minutes, max_lateness_minutes=args.max_lateness_minutes)
     spark = local_session(args.warehouse)
     try:
-        summary = run(spark, args.landing, args.warehouse, as_of=as_of, cfg=cfg)
+        summary = run(
+            spark, args.landing, args.warehouse, as_of=as_of, cfg=cfg, provisional=not args.no_provisional
+        )
     finally:
         spark.stop()
     print(json.dumps(summary, indent=2, sort_keys=True))

@@ -25,9 +25,8 @@ def retention_sql(tables: Tables, today: date) -> list[tuple[str, str]]:
         if spec.retention_days is None or spec.retention_column is None:
             continue
         cutoff = today - timedelta(days=spec.retention_days)
-        out.append(
-            (key, f"DELETE FROM {tables.name(key)} WHERE `{spec.retention_column}` < DATE'{cutoff.isoformat()}'")
-        )
+        where = f"`{spec.retention_column}` < DATE'{cutoff.isoformat()}'"
+        out.append((key, f"DELETE FROM {tables.name(key)} WHERE {where}"))
     return out
 
 

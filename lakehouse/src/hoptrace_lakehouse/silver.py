@@ -92,7 +92,9 @@ POD_IP_INTERVALS_SCHEMA = StructType(
         StructField(
             "containers",
             ArrayType(
-                StructType([StructField("name", StringType()), StructField("ports", ArrayType(IntegerType()))])
+                StructType(
+                    [StructField("name", StringType()), StructField("ports", ArrayType(IntegerType()))]
+                )
             ),
         ),
     ]
@@ -180,14 +182,20 @@ def _with_hop_key(df: DataFrame) -> DataFrame:
         .when(tuple_key.isNotNull(), "connection_tuple")
         .otherwise("none")
     )
-    return df.withColumn("hop_key", F.coalesce(trace_key, rid_key, tuple_key)).withColumn("evidence_kind", kind)
+    return df.withColumn("hop_key", F.coalesce(trace_key, rid_key, tuple_key)).withColumn(
+        "evidence_kind", kind
+    )
 
 
 def _lineage(df: DataFrame) -> list[Column]:
     cols = set(df.columns)
     return [
-        (F.col("_ingest_time") if "_ingest_time" in cols else F.lit(None).cast("timestamp")).alias("_ingest_time"),
-        (F.col("_source_file") if "_source_file" in cols else F.lit(None).cast("string")).alias("_source_file"),
+        (F.col("_ingest_time") if "_ingest_time" in cols else F.lit(None).cast("timestamp")).alias(
+            "_ingest_time"
+        ),
+        (F.col("_source_file") if "_source_file" in cols else F.lit(None).cast("string")).alias(
+            "_source_file"
+        ),
     ]
 
 
@@ -233,7 +241,9 @@ def normalize_http(df: DataFrame) -> DataFrame:
         F.col("span_id"),
         F.lit(None).cast("string").alias("parent_span_id"),
         F.when(server, F.col("downstream_remote_ip")).otherwise(F.col("upstream_local_ip")).alias("src_ip"),
-        F.when(server, F.col("downstream_remote_port")).otherwise(F.col("upstream_local_port")).alias("src_port"),
+        F.when(server, F.col("downstream_remote_port"))
+        .otherwise(F.col("upstream_local_port"))
+        .alias("src_port"),
         F.when(server, F.col("downstream_local_ip")).otherwise(last_attempt["address"]).alias("dst_ip"),
         F.when(server, F.col("downstream_local_port")).otherwise(last_attempt["port"]).alias("dst_port"),
         F.col("method"),
@@ -247,7 +257,9 @@ def normalize_http(df: DataFrame) -> DataFrame:
         F.when(has_xff, F.element_at(F.col("forwarded_for"), 1))
         .otherwise(F.col("downstream_remote_ip"))
         .alias("client_ip"),
-        F.when(has_xff & (F.col("role").isin("ingress", "gateway")), F.col("downstream_remote_ip")).alias("lb_ip"),
+        F.when(has_xff & (F.col("role").isin("ingress", "gateway")), F.col("downstream_remote_ip")).alias(
+            "lb_ip"
+        ),
         F.when(~server, attempts).alias("attempts"),
         *_lineage(df),
     )
@@ -363,8 +375,10 @@ def pod_ip_intervals(k8s: DataFrame) -> DataFrame:
     resolve against the holder at its event time, not the current one. hostNetwork pods
     share their node's IP and are left out: the node interval covers that address."""
     pods = k8s.filter((F.col("kind") == "Pod") & ~F.coalesce(F.col("host_network"), F.lit(False)))
-    deleted = pods.filter(F.col("change_type") == "DELETED").groupBy("uid").agg(
-        F.min("event_time").alias("deleted_at")
+    deleted = (
+        pods.filter(F.col("change_type") == "DELETED")
+        .groupBy("uid")
+        .agg(F.min("event_time").alias("deleted_at"))
     )
     held = (
         pods.select("*", F.explode("pod_ips").alias("ip"))
@@ -408,8 +422,10 @@ def pod_ip_intervals(k8s: DataFrame) -> DataFrame:
         ).alias("containers"),
     )
     nodes = k8s.filter(F.col("kind") == "Node")
-    node_deleted = nodes.filter(F.col("change_type") == "DELETED").groupBy("uid").agg(
-        F.min("event_time").alias("deleted_at")
+    node_deleted = (
+        nodes.filter(F.col("change_type") == "DELETED")
+        .groupBy("uid")
+        .agg(F.min("event_time").alias("deleted_at"))
     )
     node_held = (
         nodes.select("*", F.explode("node_internal_ips").alias("ip"))
@@ -436,8 +452,10 @@ def pod_ip_intervals(k8s: DataFrame) -> DataFrame:
 def service_endpoint_intervals(k8s: DataFrame) -> DataFrame:
     """ClusterIP:port -> Service, and endpoint IP:port -> Service, each with validity."""
     services = k8s.filter(F.col("kind") == "Service")
-    svc_deleted = services.filter(F.col("change_type") == "DELETED").groupBy("uid").agg(
-        F.min("event_time").alias("deleted_at")
+    svc_deleted = (
+        services.filter(F.col("change_type") == "DELETED")
+        .groupBy("uid")
+        .agg(F.min("event_time").alias("deleted_at"))
     )
     vips = (
         services.select("*", F.explode("cluster_ips").alias("ip"))
@@ -446,9 +464,9 @@ def service_endpoint_intervals(k8s: DataFrame) -> DataFrame:
         .groupBy("ip", F.col("sp.port").alias("port"), "uid")
         .agg(
             F.min("event_time").alias("from_raw"),
-            F.max_by(F.struct("namespace", "name", F.col("sp.target_port").alias("target_port")), "event_time").alias(
-                "latest"
-            ),
+            F.max_by(
+                F.struct("namespace", "name", F.col("sp.target_port").alias("target_port")), "event_time"
+            ).alias("latest"),
         )
         .join(svc_deleted, "uid", "left")
         .withColumnRenamed("uid", "holder")

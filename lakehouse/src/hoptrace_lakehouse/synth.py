@@ -114,15 +114,37 @@ T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
 def default_cluster() -> Cluster:
-    ingress = Pod("ingress-nginx", "ingress-nginx-controller-7d9f", "10.0.1.10", "node-a",
-                  "Deployment/ingress-nginx-controller", port=443, container="controller")
+    ingress = Pod(
+        "ingress-nginx",
+        "ingress-nginx-controller-7d9f",
+        "10.0.1.10",
+        "node-a",
+        "Deployment/ingress-nginx-controller",
+        port=443,
+        container="controller",
+    )
     pods = [
         ingress,
         # cart-0 held 10.0.2.11 before cart-1: the lakehouse must resolve by event time.
-        Pod("shop", "cart-0", "10.0.2.11", "node-b", "Deployment/cart", sidecar=True,
-            started=datetime(2026, 3, 2, 10, 0, tzinfo=UTC), deleted=datetime(2026, 3, 2, 11, 30, tzinfo=UTC)),
-        Pod("shop", "cart-1", "10.0.2.11", "node-b", "Deployment/cart", sidecar=True,
-            started=datetime(2026, 3, 2, 11, 40, tzinfo=UTC)),
+        Pod(
+            "shop",
+            "cart-0",
+            "10.0.2.11",
+            "node-b",
+            "Deployment/cart",
+            sidecar=True,
+            started=datetime(2026, 3, 2, 10, 0, tzinfo=UTC),
+            deleted=datetime(2026, 3, 2, 11, 30, tzinfo=UTC),
+        ),
+        Pod(
+            "shop",
+            "cart-1",
+            "10.0.2.11",
+            "node-b",
+            "Deployment/cart",
+            sidecar=True,
+            started=datetime(2026, 3, 2, 11, 40, tzinfo=UTC),
+        ),
         Pod("shop", "cart-2", "10.0.3.12", "node-c", "Deployment/cart", sidecar=True),
         Pod("shop", "catalog-1", "10.0.2.21", "node-b", "Deployment/catalog", tracing=True),
         Pod("shop", "search-1", "10.0.3.31", "node-c", "Deployment/search"),
@@ -183,7 +205,9 @@ class Scenario:
         c = self.cluster
         exporter = c.nodes[0]
         for p in c.pods:
-            self._pod_row(p, "ADDED", max(p.started, at - timedelta(hours=3)) if p.started > at else p.started)
+            self._pod_row(
+                p, "ADDED", max(p.started, at - timedelta(hours=3)) if p.started > at else p.started
+            )
             if p.deleted is not None:
                 self._pod_row(p, "DELETED", p.deleted)
         for s in c.services:
@@ -191,41 +215,100 @@ class Scenario:
             self._slice_row(s, at - timedelta(hours=2), exporter)
         for n in c.nodes:
             row = _base("k8s_objects")
-            row.update(kind="Node", uid=_hid("node", n, n=36), name=n, resource_version="1",
-                       change_type="SNAPSHOT", node=exporter, source="k8s-watch",
-                       event_time=at - timedelta(hours=2), observed_time=at - timedelta(hours=2),
-                       node_internal_ips=[f"192.168.0.{c.nodes.index(n) + 1}"])
+            row.update(
+                kind="Node",
+                uid=_hid("node", n, n=36),
+                name=n,
+                resource_version="1",
+                change_type="SNAPSHOT",
+                node=exporter,
+                source="k8s-watch",
+                event_time=at - timedelta(hours=2),
+                observed_time=at - timedelta(hours=2),
+                node_internal_ips=[f"192.168.0.{c.nodes.index(n) + 1}"],
+            )
             row["record_id"] = _hid("k8s", row["uid"], "SNAPSHOT")
             self.landing.add("k8s_objects", row)
 
     def _pod_row(self, p: Pod, change: str, t: datetime) -> None:
         row = _base("k8s_objects")
-        containers = [{"name": p.container, "container_id": _hid("cid", p.name, n=64), "image": "app:1",
-                       "ready": True, "is_init": False,
-                       "ports": [{"name": "http", "port": p.port, "protocol": "TCP"}]}]
+        containers = [
+            {
+                "name": p.container,
+                "container_id": _hid("cid", p.name, n=64),
+                "image": "app:1",
+                "ready": True,
+                "is_init": False,
+                "ports": [{"name": "http", "port": p.port, "protocol": "TCP"}],
+            }
+        ]
         if p.sidecar:
-            containers.append({"name": "istio-proxy", "container_id": _hid("cid2", p.name, n=64),
-                               "image": "proxy:1", "ready": True, "is_init": True,
-                               "ports": [{"name": "http-envoy-prom", "port": 15090, "protocol": "TCP"}]})
+            containers.append(
+                {
+                    "name": "istio-proxy",
+                    "container_id": _hid("cid2", p.name, n=64),
+                    "image": "proxy:1",
+                    "ready": True,
+                    "is_init": True,
+                    "ports": [{"name": "http-envoy-prom", "port": 15090, "protocol": "TCP"}],
+                }
+            )
         rv = str(self.rng.randint(1000, 9999))
-        row.update(kind="Pod", uid=p.uid, namespace=p.namespace, name=p.name, resource_version=rv,
-                   change_type=change, node=p.node, source="k8s-watch", event_time=t, observed_time=t,
-                   labels={"app": p.workload.split("/")[1]}, owner_kind=p.workload.split("/")[0],
-                   owner_name=p.workload.split("/")[1], creation_time=p.started, pod_ips=[p.ip],
-                   host_ip="192.168.0.1", node_name=p.node, phase="Running", pod_start_time=p.started,
-                   ready=True, host_network=False, containers=containers,
-                   deletion_time=p.deleted if change == "DELETED" else None)
+        row.update(
+            kind="Pod",
+            uid=p.uid,
+            namespace=p.namespace,
+            name=p.name,
+            resource_version=rv,
+            change_type=change,
+            node=p.node,
+            source="k8s-watch",
+            event_time=t,
+            observed_time=t,
+            labels={"app": p.workload.split("/")[1]},
+            owner_kind=p.workload.split("/")[0],
+            owner_name=p.workload.split("/")[1],
+            creation_time=p.started,
+            pod_ips=[p.ip],
+            host_ip="192.168.0.1",
+            node_name=p.node,
+            phase="Running",
+            pod_start_time=p.started,
+            ready=True,
+            host_network=False,
+            containers=containers,
+            deletion_time=p.deleted if change == "DELETED" else None,
+        )
         row["record_id"] = _hid("k8s", p.uid, rv, change)
         self.landing.add("k8s_objects", row)
 
     def _service_row(self, s: Service, t: datetime, node: str) -> None:
         row = _base("k8s_objects")
-        row.update(kind="Service", uid=s.uid, namespace=s.namespace, name=s.name, resource_version="10",
-                   change_type="SNAPSHOT", node=node, source="k8s-watch", event_time=t, observed_time=t,
-                   service_type="ClusterIP", cluster_ips=[s.cluster_ip],
-                   service_ports=[{"name": "http", "protocol": "TCP", "port": s.port,
-                                   "target_port": str(s.target_port), "node_port": None, "app_protocol": None}],
-                   selector={"app": s.name})
+        row.update(
+            kind="Service",
+            uid=s.uid,
+            namespace=s.namespace,
+            name=s.name,
+            resource_version="10",
+            change_type="SNAPSHOT",
+            node=node,
+            source="k8s-watch",
+            event_time=t,
+            observed_time=t,
+            service_type="ClusterIP",
+            cluster_ips=[s.cluster_ip],
+            service_ports=[
+                {
+                    "name": "http",
+                    "protocol": "TCP",
+                    "port": s.port,
+                    "target_port": str(s.target_port),
+                    "node_port": None,
+                    "app_protocol": None,
+                }
+            ],
+            selector={"app": s.name},
+        )
         row["record_id"] = _hid("k8s", s.uid, "svc")
         self.landing.add("k8s_objects", row)
 
@@ -234,15 +317,37 @@ class Scenario:
         eps = []
         for name in s.pods:
             p = self.cluster.pod(name)
-            eps.append({"addresses": [p.ip], "ready": True, "serving": True, "terminating": False,
-                        "target_kind": "Pod", "target_namespace": p.namespace, "target_name": p.name,
-                        "target_uid": p.uid, "node_name": p.node, "zone": None})
+            eps.append(
+                {
+                    "addresses": [p.ip],
+                    "ready": True,
+                    "serving": True,
+                    "terminating": False,
+                    "target_kind": "Pod",
+                    "target_namespace": p.namespace,
+                    "target_name": p.name,
+                    "target_uid": p.uid,
+                    "node_name": p.node,
+                    "zone": None,
+                }
+            )
         uid = _hid("eps", s.namespace, s.name, n=36)
-        row.update(kind="EndpointSlice", uid=uid, namespace=s.namespace, name=f"{s.name}-x1",
-                   resource_version="11", change_type="SNAPSHOT", node=node, source="k8s-watch",
-                   event_time=t, observed_time=t, service_name=s.name, address_type="IPv4", endpoints=eps,
-                   endpoint_ports=[{"name": "http", "protocol": "TCP", "port": s.target_port,
-                                    "app_protocol": None}])
+        row.update(
+            kind="EndpointSlice",
+            uid=uid,
+            namespace=s.namespace,
+            name=f"{s.name}-x1",
+            resource_version="11",
+            change_type="SNAPSHOT",
+            node=node,
+            source="k8s-watch",
+            event_time=t,
+            observed_time=t,
+            service_name=s.name,
+            address_type="IPv4",
+            endpoints=eps,
+            endpoint_ports=[{"name": "http", "protocol": "TCP", "port": s.target_port, "app_protocol": None}],
+        )
         row["record_id"] = _hid("k8s", uid, "eps")
         self.landing.add("k8s_objects", row)
 
@@ -270,97 +375,216 @@ class Scenario:
             addr, port = (p.ip, p.port) if spec.via == "pod_ip" else (svc.cluster_ip, svc.port)
             if spec.addresses is not None:
                 addr, port = spec.addresses[i]
-            attempts.append({"address": addr, "port": port, "status": status,
-                             "duration_us": int((a_end - a_start) / US), "bytes_received": 512})
+            attempts.append(
+                {
+                    "address": addr,
+                    "port": port,
+                    "status": status,
+                    "duration_us": int((a_end - a_start) / US),
+                    "bytes_received": 512,
+                }
+            )
             if spec.flows:
                 self._flows(n, i, p, svc, spec, a_start, local_port)
             if spec.server_side:
                 self._server_side(n, i, p, spec, rid, trace, ingress_span, a_start, a_end, status, local_port)
         row = _base("http_requests")
         row.update(
-            record_id=_hid("http", ing.node, "ingress", n), event_time=self._t(ing.node, end),
-            observed_time=self._t(ing.node, end) + timedelta(seconds=1), node=ing.node, source="ingress-nginx",
-            start_time=self._t(ing.node, start), namespace=ing.namespace, pod=ing.name, pod_uid=ing.uid,
-            container=ing.container, proxy="ingress-nginx", role="ingress", request_id=rid, trace_id=trace,
-            span_id=ingress_span, method=spec.method, authority="shop.example.com", path=spec.path,
-            protocol="HTTP/1.1", status=spec.status, duration_us=int((end - start) / US),
-            downstream_remote_ip=c.lb_ip, downstream_remote_port=50000 + n % 10000,
-            downstream_local_ip=ing.ip, downstream_local_port=443, forwarded_for=["203.0.113.7"],
-            upstream_attempts=attempts, upstream_cluster=f"{svc.namespace}-{svc.name}-{svc.port}",
-            upstream_service=f"{svc.namespace}/{svc.name}:{svc.port}", bytes_received=120, bytes_sent=512,
+            record_id=_hid("http", ing.node, "ingress", n),
+            event_time=self._t(ing.node, end),
+            observed_time=self._t(ing.node, end) + timedelta(seconds=1),
+            node=ing.node,
+            source="ingress-nginx",
+            start_time=self._t(ing.node, start),
+            namespace=ing.namespace,
+            pod=ing.name,
+            pod_uid=ing.uid,
+            container=ing.container,
+            proxy="ingress-nginx",
+            role="ingress",
+            request_id=rid,
+            trace_id=trace,
+            span_id=ingress_span,
+            method=spec.method,
+            authority="shop.example.com",
+            path=spec.path,
+            protocol="HTTP/1.1",
+            status=spec.status,
+            duration_us=int((end - start) / US),
+            downstream_remote_ip=c.lb_ip,
+            downstream_remote_port=50000 + n % 10000,
+            downstream_local_ip=ing.ip,
+            downstream_local_port=443,
+            forwarded_for=["203.0.113.7"],
+            upstream_attempts=attempts,
+            upstream_cluster=f"{svc.namespace}-{svc.name}-{svc.port}",
+            upstream_service=f"{svc.namespace}/{svc.name}:{svc.port}",
+            bytes_received=120,
+            bytes_sent=512,
             user_agent="curl/8",
         )
         self.landing.add("http_requests", row)
-        truth = Truth(spec.name or f"r{n}", rid, row["record_id"], spec.attempts[-1] if spec.attempts else None,
-                      spec.service, expected)
+        truth = Truth(
+            spec.name or f"r{n}",
+            rid,
+            row["record_id"],
+            spec.attempts[-1] if spec.attempts else None,
+            spec.service,
+            expected,
+        )
         self.truth.append(truth)
         return truth
 
-    def _flows(self, n: int, i: int, p: Pod, svc: Service, spec: RequestSpec, t: datetime, sport: int) -> None:
+    def _flows(
+        self, n: int, i: int, p: Pod, svc: Service, spec: RequestSpec, t: datetime, sport: int
+    ) -> None:
         ing = self.cluster.ingress
-        for reporter, direction, point in ((ing.node, "EGRESS", "TO_STACK"), (p.node, "INGRESS", "TO_ENDPOINT")):
+        for reporter, direction, point in (
+            (ing.node, "EGRESS", "TO_STACK"),
+            (p.node, "INGRESS", "TO_ENDPOINT"),
+        ):
             row = _base("flows")
             row.update(
-                record_id=_hid("flow", reporter, n, i), event_time=self._t(reporter, t),
-                observed_time=self._t(reporter, t) + timedelta(seconds=1), node=reporter, source="hubble-grpc",
-                src_ip=ing.ip, src_port=sport, dst_ip=p.ip, dst_port=p.port, l4_protocol="TCP", tcp_flags="SYN",
-                verdict="FORWARDED", traffic_direction=direction, observation_point=point, is_reply=False,
-                event_type="L3_L4", src_namespace=ing.namespace, src_pod=ing.name, dst_namespace=p.namespace,
-                dst_pod=p.name, dst_workload=p.workload, flow_uuid=_hid("uuid", reporter, n, i, n=36),
+                record_id=_hid("flow", reporter, n, i),
+                event_time=self._t(reporter, t),
+                observed_time=self._t(reporter, t) + timedelta(seconds=1),
+                node=reporter,
+                source="hubble-grpc",
+                src_ip=ing.ip,
+                src_port=sport,
+                dst_ip=p.ip,
+                dst_port=p.port,
+                l4_protocol="TCP",
+                tcp_flags="SYN",
+                verdict="FORWARDED",
+                traffic_direction=direction,
+                observation_point=point,
+                is_reply=False,
+                event_type="L3_L4",
+                src_namespace=ing.namespace,
+                src_pod=ing.name,
+                dst_namespace=p.namespace,
+                dst_pod=p.name,
+                dst_workload=p.workload,
+                flow_uuid=_hid("uuid", reporter, n, i, n=36),
             )
             if spec.via == "cluster_ip":
-                row.update(pre_translation_dst_ip=svc.cluster_ip, pre_translation_dst_port=svc.port,
-                           dst_service_namespace=svc.namespace, dst_service_name=svc.name,
-                           event_type="SOCK" if reporter == ing.node else "L3_L4")
+                row.update(
+                    pre_translation_dst_ip=svc.cluster_ip,
+                    pre_translation_dst_port=svc.port,
+                    dst_service_namespace=svc.namespace,
+                    dst_service_name=svc.name,
+                    event_type="SOCK" if reporter == ing.node else "L3_L4",
+                )
             self.landing.add("flows", row)
 
-    def _server_side(self, n: int, i: int, p: Pod, spec: RequestSpec, rid: str | None, trace: str | None,
-                     parent: str | None, a_start: datetime, a_end: datetime, status: int, sport: int) -> None:
+    def _server_side(
+        self,
+        n: int,
+        i: int,
+        p: Pod,
+        spec: RequestSpec,
+        rid: str | None,
+        trace: str | None,
+        parent: str | None,
+        a_start: datetime,
+        a_end: datetime,
+        status: int,
+        sport: int,
+    ) -> None:
         ing = self.cluster.ingress
         if p.sidecar:
             row = _base("http_requests")
             row.update(
-                record_id=_hid("http", p.node, "inbound", n, i), event_time=self._t(p.node, a_end),
-                observed_time=self._t(p.node, a_end) + timedelta(seconds=1), node=p.node, source="envoy",
-                start_time=self._t(p.node, a_start), namespace=p.namespace, pod=p.name, pod_uid=p.uid,
-                container="istio-proxy", proxy="envoy", role="sidecar_inbound", request_id=rid, trace_id=trace,
-                span_id=_hid("srvspan", n, i, n=16) if trace else None, method=spec.method,
-                authority="shop.example.com", path=spec.path, protocol="HTTP/1.1", status=status,
+                record_id=_hid("http", p.node, "inbound", n, i),
+                event_time=self._t(p.node, a_end),
+                observed_time=self._t(p.node, a_end) + timedelta(seconds=1),
+                node=p.node,
+                source="envoy",
+                start_time=self._t(p.node, a_start),
+                namespace=p.namespace,
+                pod=p.name,
+                pod_uid=p.uid,
+                container="istio-proxy",
+                proxy="envoy",
+                role="sidecar_inbound",
+                request_id=rid,
+                trace_id=trace,
+                span_id=_hid("srvspan", n, i, n=16) if trace else None,
+                method=spec.method,
+                authority="shop.example.com",
+                path=spec.path,
+                protocol="HTTP/1.1",
+                status=status,
                 duration_us=int((a_end - a_start) / US),
                 downstream_remote_ip=ing.ip if spec.server_tuple else None,
                 downstream_remote_port=sport if spec.server_tuple else None,
-                downstream_local_ip=p.ip, downstream_local_port=p.port,
-                upstream_attempts=[{"address": "127.0.0.1", "port": p.port, "status": status,
-                                    "duration_us": int((a_end - a_start) / US) - 100, "bytes_received": 512}],
+                downstream_local_ip=p.ip,
+                downstream_local_port=p.port,
+                upstream_attempts=[
+                    {
+                        "address": "127.0.0.1",
+                        "port": p.port,
+                        "status": status,
+                        "duration_us": int((a_end - a_start) / US) - 100,
+                        "bytes_received": 512,
+                    }
+                ],
                 upstream_cluster="inbound|8080||",
             )
             self.landing.add("http_requests", row)
         elif p.tracing and trace:
             row = _base("spans")
             row.update(
-                record_id=_hid("span", trace, n, i), event_time=self._t(p.node, a_end),
-                observed_time=self._t(p.node, a_end) + timedelta(seconds=1), node=p.node, source="otlp-grpc",
-                trace_id=trace, span_id=_hid("srvspan", n, i, n=16), parent_span_id=parent, kind="SERVER",
-                name=f"{spec.method} {spec.path}", service_name=p.workload.split("/")[1],
-                k8s_namespace=p.namespace, k8s_pod=p.name, k8s_pod_uid=p.uid, k8s_node=p.node,
-                k8s_container=p.container, start_time=self._t(p.node, a_start), end_time=self._t(p.node, a_end),
-                duration_us=int((a_end - a_start) / US), status_code="UNSET", http_method=spec.method,
-                http_route=spec.path, url_path=spec.path, http_status=status,
-                peer_address=ing.ip if spec.server_tuple else None, peer_port=sport if spec.server_tuple else None,
+                record_id=_hid("span", trace, n, i),
+                event_time=self._t(p.node, a_end),
+                observed_time=self._t(p.node, a_end) + timedelta(seconds=1),
+                node=p.node,
+                source="otlp-grpc",
+                trace_id=trace,
+                span_id=_hid("srvspan", n, i, n=16),
+                parent_span_id=parent,
+                kind="SERVER",
+                name=f"{spec.method} {spec.path}",
+                service_name=p.workload.split("/")[1],
+                k8s_namespace=p.namespace,
+                k8s_pod=p.name,
+                k8s_pod_uid=p.uid,
+                k8s_node=p.node,
+                k8s_container=p.container,
+                start_time=self._t(p.node, a_start),
+                end_time=self._t(p.node, a_end),
+                duration_us=int((a_end - a_start) / US),
+                status_code="UNSET",
+                http_method=spec.method,
+                http_route=spec.path,
+                url_path=spec.path,
+                http_status=status,
+                peer_address=ing.ip if spec.server_tuple else None,
+                peer_port=sport if spec.server_tuple else None,
                 request_id=rid,
             )
             self.landing.add("spans", row)
 
     # --- writing ------------------------------------------------------------------
-    def write(self, landing_dir: str | Path, *, file_minutes: int = 1, epoch: str = "e1",
-              heartbeat_until: datetime | None = None, heartbeat_every_s: int = 15,
-              heartbeat_from: datetime | None = None) -> list[Path]:
+    def write(
+        self,
+        landing_dir: str | Path,
+        *,
+        file_minutes: int = 1,
+        epoch: str = "e1",
+        heartbeat_until: datetime | None = None,
+        heartbeat_every_s: int = 15,
+        heartbeat_from: datetime | None = None,
+    ) -> list[Path]:
         """Write every row into files keyed as the agent does, plus heartbeats per node.
         Returns the written paths in sequence order."""
         from .landing import write_rows
 
         written: list[Path] = []
-        progress: dict[str, dict[str, list[tuple[int, datetime, datetime]]]] = defaultdict(lambda: defaultdict(list))
+        progress: dict[str, dict[str, list[tuple[int, datetime, datetime]]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
         for (table, node), rows in sorted(self.landing.rows.items()):
             buckets: dict[datetime, list[dict[str, Any]]] = defaultdict(list)
             for r in rows:
@@ -373,21 +597,28 @@ class Scenario:
                 if self.faults.drift_schema_version is not None and table == "http_requests" and seq == 1:
                     for r in chunk:
                         r["schema_version"] = self.faults.drift_schema_version
-                extra = {"agent_build": "2.0.0"} if (self.faults.drift_extra_column and table == "flows"
-                                                      and seq == 1) else None
+                drift = self.faults.drift_extra_column and table == "flows" and seq == 1
+                extra = {"agent_build": "2.0.0"} if drift else None
                 flushed = bucket + timedelta(minutes=file_minutes)
-                progress[node][table].append((seq, flushed, flushed + timedelta(seconds=5)))
+                progress[node][table].append((seq, bucket, flushed + timedelta(seconds=5)))
                 if (node, table, seq) in self.faults.lost_files:
                     continue
                 written.append(write_rows(landing_dir, table, node, epoch, seq, chunk, extra_columns=extra))
         if heartbeat_until is not None:
-            written += self._heartbeats(landing_dir, epoch, progress, heartbeat_from or T0, heartbeat_until,
-                                        heartbeat_every_s)
+            written += self._heartbeats(
+                landing_dir, epoch, progress, heartbeat_from or T0, heartbeat_until, heartbeat_every_s
+            )
         return written
 
-    def _heartbeats(self, landing_dir: str | Path, epoch: str,
-                    progress: dict[str, dict[str, list[tuple[int, datetime, datetime]]]],
-                    start: datetime, until: datetime, every_s: int) -> list[Path]:
+    def _heartbeats(
+        self,
+        landing_dir: str | Path,
+        epoch: str,
+        progress: dict[str, dict[str, list[tuple[int, datetime, datetime]]]],
+        start: datetime,
+        until: datetime,
+        every_s: int,
+    ) -> list[Path]:
         from .landing import write_rows
 
         out: list[Path] = []
@@ -401,15 +632,37 @@ class Scenario:
                 for table in contract.TABLES:
                     if table == "agent_heartbeats":
                         continue
-                    done = [(s, f) for s, f, w in progress[node].get(table, []) if w <= t]
-                    last = max((s for s, _ in done), default=0)
-                    tables.append({"table": table, "last_seq": last, "uploaded_seq": last,
-                                   "flushed_through": t - timedelta(seconds=10), "records_in": 0,
-                                   "records_spooled": 0, "records_buffered": 0})
+                    files = progress[node].get(table, [])
+                    last = max((s for s, _, w in files if w <= t), default=0)
+                    # Everything before the oldest file still being filled is in the spool.
+                    pending = [b for _, b, w in files if w > t]
+                    flushed = min([t - timedelta(seconds=10), *pending])
+                    tables.append(
+                        {
+                            "table": table,
+                            "last_seq": last,
+                            "uploaded_seq": last,
+                            "flushed_through": flushed,
+                            "records_in": 0,
+                            "records_spooled": 0,
+                            "records_buffered": 0,
+                        }
+                    )
                 row = _base("agent_heartbeats")
-                row.update(record_id=_hid("hb", node, epoch, k), event_time=t, observed_time=t, node=node,
-                           source="agent", epoch=epoch, agent_version="0.1.0", started_at=start,
-                           heartbeat_seq=k, tables=tables, spool_bytes=0, spool_files=0)
+                row.update(
+                    record_id=_hid("hb", node, epoch, k),
+                    event_time=t,
+                    observed_time=t,
+                    node=node,
+                    source="agent",
+                    epoch=epoch,
+                    agent_version="0.1.0",
+                    started_at=start,
+                    heartbeat_seq=k,
+                    tables=tables,
+                    spool_bytes=0,
+                    spool_files=0,
+                )
                 rows.append(row)
                 t += timedelta(seconds=every_s)
             by_minute: dict[datetime, list[dict[str, Any]]] = defaultdict(list)

@@ -4,7 +4,7 @@ Delta paths under a warehouse directory locally. Every reader and writer goes th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,10 +124,12 @@ def create_ddl(spec: TableSpec, tables: Tables) -> str:
     )
 
 
-def ensure_tables(spark: SparkSession, tables: Tables) -> None:
-    """Create every schema and table that does not exist yet (idempotent)."""
+def ensure_tables(spark: SparkSession, tables: Tables, only: Iterable[str] | None = None) -> None:
+    """Create every schema and table (or those in ``only``) that does not exist yet."""
     if not tables.is_local:
         for schema in SCHEMAS:
             spark.sql(f"CREATE SCHEMA IF NOT EXISTS `{tables.catalog}`.`{schema}`")
-    for spec in registered().values():
-        spark.sql(create_ddl(spec, tables))
+    wanted = set(only) if only is not None else None
+    for key, spec in registered().items():
+        if wanted is None or key in wanted:
+            spark.sql(create_ddl(spec, tables))

@@ -1,7 +1,8 @@
 # Databricks notebook source
 # MAGIC %md
 # MAGIC # hoptrace: backfill
-# MAGIC Re-finalizes every window in [start, end) from Silver, or re-normalizes from Bronze first (source = bronze).
+# MAGIC Re-finalizes every window in [start, end) from Silver,
+# MAGIC or re-normalizes from Bronze first (source = bronze).
 
 # COMMAND ----------
 

@@ -1,7 +1,8 @@
 # Databricks notebook source
 # MAGIC %md
 # MAGIC # hoptrace: finalize closed windows
-# MAGIC Recomputes every event-time window that has closed since the last run and writes the data-quality results.
+# MAGIC Recomputes every event-time window that has closed since the last run,
+# MAGIC then writes the data-quality results.
 
 # COMMAND ----------
 
