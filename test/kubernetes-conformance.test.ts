@@ -16,7 +16,8 @@ import {
   objectRow,
 } from '../agent/src/sources/kubernetes/map.ts';
 
-const CORPUS = resolve(process.env.HOPTRACE_CORPUS ?? '/work/shared/corpus', 'k8s-watch');
+// shared/ sits beside the repository (as in CI); HOPTRACE_CORPUS points elsewhere.
+const CORPUS = resolve(process.env.HOPTRACE_CORPUS ?? resolve(import.meta.dirname, '../../shared/corpus'), 'k8s-watch');
 const filter = new MetadataFilter({ labelAllow: ['*'], labelDeny: [], annotationAllow: [] });
 const rc = { node: 'node-a', source: 'k8s-watch' };
 

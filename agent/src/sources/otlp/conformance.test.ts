@@ -5,12 +5,15 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { jsonToProtobuf, readSpanRows, startOtlpAgent } from '../../../../test/support/otlp.ts';
 import { tempDir } from '../../../../test/support/tmp.ts';
 
-const CORPUS = process.env.HOPTRACE_OTLP_CORPUS ?? '/work/shared/corpus/otlp';
+// shared/ sits beside the repository (as in CI); the variables point elsewhere.
+const CORPUS =
+  process.env.HOPTRACE_OTLP_CORPUS ??
+  resolve(process.env.HOPTRACE_CORPUS ?? resolve(import.meta.dirname, '../../../../../shared/corpus'), 'otlp');
 const KINDS = ['UNSPECIFIED', 'INTERNAL', 'SERVER', 'CLIENT', 'PRODUCER', 'CONSUMER'];
 
 interface Expected {
