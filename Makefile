@@ -12,7 +12,7 @@ export npm_config_update_notifier := false
 VENV := .venv
 PY := $(CURDIR)/$(VENV)/bin/python
 
-.PHONY: all toolchain deps pyenv helm gen gen-check typecheck lint format test test-agent test-deploy test-lakehouse demo bench clean
+.PHONY: all toolchain deps pyenv helm gen gen-check typecheck lint format test test-agent test-deploy test-lakehouse test-e2e demo bench clean
 
 all: test
 
@@ -81,6 +81,11 @@ test-lakehouse: pyenv
 	cd lakehouse && $(PY) -m pytest -q -p no:cacheprovider \
 	  --deselect tests/test_correlate.py::test_concurrent_vip_requests_need_exact_evidence \
 	  --deselect tests/test_pipeline.py::test_local_runner_and_late_data_invariance
+
+# The end-to-end scorecard (simulator → agents → lakehouse, several minutes). Not yet part of
+# make test: it fails until the correlator and clock-offset work of the lakehouse issue lands.
+test-e2e: deps pyenv
+	HOPTRACE_PYTHON=$(PY) node --test --test-timeout=1800000 test/e2e/*.e2e.ts
 
 test-agent: deps pyenv
 	HOPTRACE_PYTHON=$(PY) node --test --test-concurrency=1 --test-timeout=300000 \
