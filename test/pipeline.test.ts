@@ -13,9 +13,8 @@ import { AgentMetrics } from '../agent/src/ops/metrics.ts';
 import { Pipeline } from '../agent/src/pipeline/pipeline.ts';
 import type { Source, SourceContext, TableRecord } from '../agent/src/pipeline/source.ts';
 import { Spool } from '../agent/src/spool/spool.ts';
-import { LocalDirectoryStore } from '../agent/src/store/local.ts';
-import type { ObjectStore } from '../agent/src/store/store.ts';
 import { readLanded, testConfig, until } from './support/agent.ts';
+import { GatedStore } from './support/gated-store.ts';
 import { flow, flowLines, T0 } from './support/records.ts';
 import { tempDir } from './support/tmp.ts';
 
@@ -135,32 +134,6 @@ test('invalid records are dropped with a counted reason and do not hold up the a
   assert.equal(progress[0]!.recordsSpooled, 1);
   await encoder.close();
 });
-
-/** A store whose availability the test controls; puts wait while it is closed. */
-class GatedStore implements ObjectStore {
-  readonly kind = 'local';
-  readonly location: string;
-  private readonly inner: LocalDirectoryStore;
-  private gate: Promise<void>;
-  private openGate!: () => void;
-  puts = 0;
-  constructor(dir: string) {
-    this.inner = new LocalDirectoryStore(dir);
-    this.location = this.inner.location;
-    this.gate = new Promise((r) => {
-      this.openGate = r;
-    });
-  }
-  open(): void {
-    this.openGate();
-  }
-  async put(key: string, body: Uint8Array): Promise<void> {
-    await this.gate;
-    this.puts++;
-    await this.inner.put(key, body);
-  }
-  async close(): Promise<void> {}
-}
 
 /** A push source the test drives directly. */
 class PushProbe implements Source {

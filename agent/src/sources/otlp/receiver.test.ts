@@ -13,6 +13,7 @@ import { DiagLogLevel, diag } from '@opentelemetry/api';
 import type { IdGenerator } from '@opentelemetry/sdk-trace';
 import fc from 'fast-check';
 import { until } from '../../../../test/support/agent.ts';
+import { GatedStore } from '../../../../test/support/gated-store.ts';
 import {
   EXPORTERS,
   exportWith,
@@ -23,8 +24,6 @@ import {
 } from '../../../../test/support/otlp.ts';
 import { tempDir } from '../../../../test/support/tmp.ts';
 import type { AgentMetrics } from '../../ops/metrics.ts';
-import { LocalDirectoryStore } from '../../store/local.ts';
-import type { ObjectStore } from '../../store/store.ts';
 import { ExportTraceServiceResponse, RpcStatus, TRACE_EXPORT_PATH } from './protos.ts';
 
 interface HttpReply {
@@ -284,30 +283,6 @@ test('malformed and unsupported requests get the right error, are counted, and n
     await agent.stop();
   }
 });
-
-/** A store whose uploads wait until the test opens it, so the spool fills up. */
-class GatedStore implements ObjectStore {
-  readonly kind = 'local';
-  readonly location: string;
-  private readonly inner: LocalDirectoryStore;
-  private readonly gate: Promise<void>;
-  private openGate!: () => void;
-  constructor(dir: string) {
-    this.inner = new LocalDirectoryStore(dir);
-    this.location = this.inner.location;
-    this.gate = new Promise((r) => {
-      this.openGate = r;
-    });
-  }
-  open(): void {
-    this.openGate();
-  }
-  async put(key: string, body: Uint8Array): Promise<void> {
-    await this.gate;
-    await this.inner.put(key, body);
-  }
-  async close(): Promise<void> {}
-}
 
 test('backpressure: a full spool answers UNAVAILABLE / 503 with Retry-After; nothing refused lands, everything accepted does', async () => {
   const dir = tempDir();
