@@ -76,11 +76,7 @@ test-lakehouse: pyenv
 	$(PY) lakehouse/scripts/fetch_jars.py
 	$(VENV)/bin/ruff check lakehouse
 	$(VENV)/bin/ruff format --check lakehouse
-	# Two known failures are deselected while the correlator work of the lakehouse issue is open:
-	# concurrent requests to a ClusterIP need exact evidence; late-data invariance of the local runner.
-	cd lakehouse && $(PY) -m pytest -q -p no:cacheprovider \
-	  --deselect tests/test_correlate.py::test_concurrent_vip_requests_need_exact_evidence \
-	  --deselect tests/test_pipeline.py::test_local_runner_and_late_data_invariance
+	cd lakehouse && $(PY) -m pytest -q -p no:cacheprovider
 
 # The end-to-end scorecard (simulator → agents → lakehouse, several minutes). Not yet part of
 # make test: it fails until the correlator and clock-offset work of the lakehouse issue lands.
