@@ -1,6 +1,6 @@
 // make bench — the container-logs source end to end: CRI files of ingress-nginx
 // and Envoy/Istio access lines, tailed → decoded → parsed → stripped → batched
-// → encoded (Parquet ZSTD, worker thread) → spooled (fsync), with the real
+// → encoded (Parquet ZSTD, encoder worker pool) → spooled (fsync), with the real
 // source, pipeline and spool. Each workload runs in its own process; files are
 // written first (not timed). Three stages show where the time goes: `read`
 // (tail and CRI framing only), `parse` (plus parsing and row mapping, rows
@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../agent/src/config/load.ts';
 import type { SourceConfig } from '../agent/src/config/schema.ts';
-import { ParquetEncoder } from '../agent/src/encode/parquet-encoder.ts';
+import { defaultEncodeWorkers, ParquetEncoder } from '../agent/src/encode/parquet-encoder.ts';
 import { silentLogger } from '../agent/src/ops/logger.ts';
 import { AGENT_VERSION, AgentMetrics } from '../agent/src/ops/metrics.ts';
 import { Pipeline } from '../agent/src/pipeline/pipeline.ts';
@@ -132,8 +132,11 @@ async function runOne(workload: Workload, stage: Stage, lines: number): Promise<
       metrics,
       silentLogger,
     );
-    // Warm the wasm encoder (its first call is several times slower) outside the clock.
-    await encoder.encode(new Uint8Array(0), []).catch(() => undefined);
+    // Start and warm every encoder worker (loading the wasm, its first call several times slower) outside the clock.
+    const pool = encoder;
+    await Promise.all(
+      Array.from({ length: pool.workers }, () => pool.encode(new Uint8Array(0)).catch(() => undefined)),
+    );
   }
   const ctx: SourceContext = {
     node: 'bench',
@@ -230,7 +233,7 @@ if (args[0] === '--one') {
     `hoptrace ${AGENT_VERSION} container-logs benchmark — ${cpus().length} × ${cpus()[0]?.model}, ${Math.round(totalmem() / 1024 ** 3)} GiB, node ${process.version}`,
   );
   console.log(
-    `${lines} CRI lines per workload in ${FILES} files; stages: read (tail + CRI), parse (+ parse, strip, map), e2e (+ batch, encode, spool)\n`,
+    `${lines} CRI lines per workload in ${FILES} files; stages: read (tail + CRI), parse (+ parse, strip, map), e2e (+ batch, encode with ${defaultEncodeWorkers()} encoder worker(s), spool)\n`,
   );
   console.log(
     'workload stage   lines   file MB  seconds  lines/s  lines/CPU-s  MB/s  CPU µs/line (main)  peak RSS MiB (Δ)',

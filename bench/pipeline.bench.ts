@@ -10,7 +10,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TableName } from '../agent/src/contract/generated.ts';
-import { ParquetEncoder } from '../agent/src/encode/parquet-encoder.ts';
+import { defaultEncodeWorkers, ParquetEncoder } from '../agent/src/encode/parquet-encoder.ts';
 import { silentLogger } from '../agent/src/ops/logger.ts';
 import { AGENT_VERSION, AgentMetrics } from '../agent/src/ops/metrics.ts';
 import { Pipeline } from '../agent/src/pipeline/pipeline.ts';
@@ -75,7 +75,10 @@ async function runOne(table: TableName, rows: number): Promise<Result> {
     metrics,
     silentLogger,
   );
-  // Warm the wasm encoder (its first call is several times slower) outside the clock.
+  // Start and warm every encoder worker (loading the wasm, its first call several times slower) outside the clock.
+  await Promise.all(
+    Array.from({ length: encoder.workers }, () => encoder.encode(new Uint8Array(0)).catch(() => undefined)),
+  );
   pipeline.accept('bench', records.slice(0, 100));
   await pipeline.flushAll();
   for (const f of spool.pending()) await spool.remove(f);
@@ -132,7 +135,9 @@ if (args[0] === '--one') {
   console.log(
     `hoptrace ${AGENT_VERSION} pipeline benchmark — ${cpus().length} × ${cpus()[0]?.model}, ${Math.round(totalmem() / 1024 ** 3)} GiB, node ${process.version}`,
   );
-  console.log('batch → encode (Parquet ZSTD, worker thread) → spool (fsync), 100k-row files, emissions of 1000 rows\n');
+  console.log(
+    `batch → encode (Parquet ZSTD, ${defaultEncodeWorkers()} encoder worker(s)) → spool (fsync), 100k-row files, emissions of 1000 rows\n`,
+  );
   console.log(
     'table              rows    rec/s  cpu µs/rec  encode µs/rec  parquet B/rec  ndjson B/rec  ratio  files  peak RSS MiB (Δ)',
   );

@@ -90,6 +90,7 @@ export class Agent {
       compression: config.encode.compression,
       rowGroupRows: config.encode.row_group_rows,
       createdBy: `hoptrace version ${AGENT_VERSION}`,
+      workers: config.encode.workers,
     });
     this.pipeline = new Pipeline(
       {

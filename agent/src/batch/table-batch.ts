@@ -2,13 +2,20 @@
 // columns (not row objects) until the batch rolls into a Parquet file.
 import { makeData, RecordBatch, Schema, Struct, Table, tableToIPC } from 'apache-arrow';
 import type { TableSchema } from '../contract/schema.ts';
-import { arrowFields, builderFor, type ColumnBuilder, type TruncationObserver } from '../encode/columns.ts';
+import {
+  arrowFields,
+  builderFor,
+  type ColumnBuilder,
+  InvalidValue,
+  type TruncationObserver,
+} from '../encode/columns.ts';
 
 export class TableBatch {
   readonly schema: TableSchema;
   readonly hourStartUs: number;
   readonly openedAtMs: number;
   private readonly builders: ColumnBuilder[];
+  private readonly names: string[];
   rows = 0;
   bytes = 0;
   minEventTimeUs = Number.POSITIVE_INFINITY;
@@ -18,18 +25,30 @@ export class TableBatch {
     this.schema = schema;
     this.hourStartUs = hourStartUs;
     this.openedAtMs = openedAtMs;
-    this.builders = schema.columns.map((c) => builderFor(c.name, c.type, onTruncate));
+    this.builders = schema.columns.map((c) => builderFor(c.name, c.type, onTruncate, c.nullable));
+    this.names = schema.columns.map((c) => c.name);
   }
 
-  /** The row must already be valid for the schema (see validateRow). */
-  append(row: Readonly<Record<string, unknown>>, eventTimeUs: number): void {
-    const { columns } = this.schema;
+  /**
+   * Appends a row, checking it against the contract as the values go in.
+   * Returns undefined, or for an invalid row a message naming the first bad
+   * column; the batch is then as it was before the call.
+   */
+  append(row: Readonly<Record<string, unknown>>, eventTimeUs: number): string | undefined {
+    const { builders, names } = this;
     let bytes = 0;
-    for (let i = 0; i < columns.length; i++) bytes += this.builders[i]!.append(row[columns[i]!.name]);
+    try {
+      for (let i = 0; i < builders.length; i++) bytes += builders[i]!.append(row[names[i]!]);
+    } catch (err) {
+      if (!(err instanceof InvalidValue)) throw err;
+      for (const b of builders) b.truncate(this.rows);
+      return err.message;
+    }
     this.rows++;
     this.bytes += bytes;
     if (eventTimeUs < this.minEventTimeUs) this.minEventTimeUs = eventTimeUs;
     if (eventTimeUs > this.maxEventTimeUs) this.maxEventTimeUs = eventTimeUs;
+    return undefined;
   }
 
   /** Arrow IPC stream of the rows, for the encoder worker. */

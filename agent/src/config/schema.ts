@@ -136,6 +136,15 @@ export const configSchema = z
       .object({
         compression: z.enum(['zstd', 'snappy', 'none']).default('zstd').describe('Parquet compression codec.'),
         row_group_rows: z.number().int().min(1000).default(100_000).describe('Rows per Parquet row group.'),
+        workers: z
+          .number()
+          .int()
+          .min(1)
+          .max(16)
+          .optional()
+          .describe(
+            'Parquet encoder threads (each started when first needed; each holds its own encoder memory, up to a few hundred MiB with 100k-row batches). Default: 2, or 1 on a single core.',
+          ),
       })
       .strict()
       .prefault({}),

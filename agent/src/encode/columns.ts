@@ -1,7 +1,9 @@
 // Append-only Arrow column builders over growable typed arrays, built from the
 // contract's schema. They avoid apache-arrow's generic builders, which are
-// several times slower and allocate per value, and they enforce the
-// contract's string bounds as values go in (a privacy and memory guarantee).
+// several times slower and allocate per value. They check each value against
+// the contract as it goes in (types, ranges, required columns; the same rules
+// as contract/validate.ts, in the same pass as the append) and enforce the
+// string bounds (a privacy and memory guarantee).
 import {
   Bool,
   type Data,
@@ -24,6 +26,12 @@ export type TruncationObserver = (column: string) => void;
 
 const utf8 = new TextEncoder();
 
+const INT32_MIN = -2147483648;
+const INT32_MAX = 2147483647;
+
+/** A value the contract does not allow; the row it belongs to is rolled back and dropped. */
+export class InvalidValue extends Error {}
+
 /** Validity bitmap; grows with the column. */
 class Validity {
   bits = new Uint8Array(64);
@@ -36,6 +44,10 @@ class Validity {
       this.bits[byte]! &= ~(1 << (i & 7));
       this.nulls++;
     }
+  }
+  /** Forgets entries [length, end): counts back the nulls among them. */
+  truncate(length: number, end: number): void {
+    for (let i = length; i < end; i++) if (!(this.bits[i >> 3]! & (1 << (i & 7)))) this.nulls--;
   }
   bitmap(length: number): Uint8Array | undefined {
     return this.nulls ? this.bits.subarray(0, (length + 7) >> 3) : undefined;
@@ -51,8 +63,17 @@ function grow<T extends Uint8Array | Int32Array | Float64Array>(a: T, min: numbe
 export interface ColumnBuilder {
   readonly type: DataType;
   readonly length: number;
-  /** Appends a value (null/undefined for null); returns the bytes it added. */
+  /**
+   * Appends a value (null/undefined for null); returns the bytes it added.
+   * Throws InvalidValue, before changing its own entries, when the contract
+   * does not allow the value (a composite may leave children appended: the
+   * row's truncate removes them).
+   */
   append(value: unknown): number;
+  /** Appends a null whatever the column's nullability (children of a null struct). */
+  appendNull(): void;
+  /** Drops the entries from `length` on (a row that failed part-way). */
+  truncate(length: number): void;
   /** Snapshot of the column as Arrow data (valid until the builder is reused). */
   finish(): Data;
 }
@@ -64,42 +85,70 @@ class Utf8Builder implements ColumnBuilder {
   private bytes = new Uint8Array(1024);
   private readonly validity = new Validity();
   private readonly name: string;
+  private readonly nullable: boolean;
   private readonly maxLength: number | undefined;
   private readonly onTruncate: TruncationObserver;
-  constructor(name: string, maxLength: number | undefined, onTruncate: TruncationObserver) {
+  /** The previous value: repeated values (node, pod, proxy…) are copied as bytes, not encoded again. */
+  private last: string | undefined;
+  private lastStart = 0;
+  constructor(name: string, nullable: boolean, maxLength: number | undefined, onTruncate: TruncationObserver) {
     this.name = name;
+    this.nullable = nullable;
     this.maxLength = maxLength;
     this.onTruncate = onTruncate;
   }
   append(value: unknown): number {
-    const i = this.length++;
-    if (i + 2 > this.offsets.length) this.offsets = grow(this.offsets, i + 2);
-    const start = this.offsets[i]!;
     if (value == null) {
-      this.validity.set(i, false);
-      this.offsets[i + 1] = start;
+      if (!this.nullable) throw new InvalidValue(`${this.name}: required`);
+      this.appendNull();
       return 0;
     }
-    this.validity.set(i, true);
-    let s = typeof value === 'string' ? value : String(value);
+    if (typeof value !== 'string') throw new InvalidValue(`${this.name}: expected a string, got ${typeof value}`);
+    const i = this.length;
+    if (i + 2 > this.offsets.length) this.offsets = grow(this.offsets, i + 2);
+    const start = this.offsets[i]!;
+    let s = value;
     if (this.maxLength !== undefined && s.length > this.maxLength) {
       s = s.slice(0, this.maxLength);
       this.onTruncate(this.name);
     }
     const n = s.length;
     if (start + n * 3 > this.bytes.length) this.bytes = grow(this.bytes, start + n * 3);
-    let p = start;
     const b = this.bytes;
-    for (let k = 0; k < n; k++) {
-      const c = s.charCodeAt(k);
-      if (c > 0x7f) {
-        p = start + utf8.encodeInto(s, b.subarray(start)).written;
-        break;
+    let p = start;
+    const last = this.last;
+    if (s === last && i > 0) {
+      // The previous entry's bytes end where this one starts.
+      for (let k = this.lastStart; k < start; k++) b[p++] = b[k]!;
+    } else {
+      for (let k = 0; k < n; k++) {
+        const c = s.charCodeAt(k);
+        if (c > 0x7f) {
+          p = start + utf8.encodeInto(s, b.subarray(start)).written;
+          break;
+        }
+        b[p++] = c;
       }
-      b[p++] = c;
+      this.last = s;
     }
+    this.lastStart = start;
     this.offsets[i + 1] = p;
+    this.validity.set(i, true);
+    this.length = i + 1;
     return p - start + 4;
+  }
+  appendNull(): void {
+    const i = this.length;
+    if (i + 2 > this.offsets.length) this.offsets = grow(this.offsets, i + 2);
+    this.offsets[i + 1] = this.offsets[i]!;
+    this.validity.set(i, false);
+    this.length = i + 1;
+  }
+  truncate(length: number): void {
+    if (length >= this.length) return;
+    this.validity.truncate(length, this.length);
+    this.length = length;
+    this.last = undefined;
   }
   finish(): Data {
     const n = this.length;
@@ -121,21 +170,45 @@ class NumberBuilder<A extends Int32Array | Float64Array> implements ColumnBuilde
   private values: A;
   private readonly width: number;
   private readonly validity = new Validity();
-  constructor(type: Int32 | Float64, values: A) {
+  private readonly name: string;
+  private readonly nullable: boolean;
+  private readonly int32: boolean;
+  constructor(name: string, nullable: boolean, type: Int32 | Float64, values: A) {
+    this.name = name;
+    this.nullable = nullable;
     this.type = type;
     this.values = values;
     this.width = values.BYTES_PER_ELEMENT;
+    this.int32 = values instanceof Int32Array;
   }
   append(value: unknown): number {
-    const i = this.length++;
-    if (i >= this.values.length) this.values = grow(this.values, i + 1);
     if (value == null) {
-      this.validity.set(i, false);
+      if (!this.nullable) throw new InvalidValue(`${this.name}: required`);
+      this.appendNull();
       return 0;
     }
-    this.validity.set(i, true);
+    if (this.int32) {
+      if (!Number.isInteger(value) || (value as number) < INT32_MIN || (value as number) > INT32_MAX)
+        throw new InvalidValue(`${this.name}: expected a 32-bit integer, got ${String(value)}`);
+    } else if (typeof value !== 'number')
+      throw new InvalidValue(`${this.name}: expected a number, got ${typeof value}`);
+    const i = this.length;
+    if (i >= this.values.length) this.values = grow(this.values, i + 1);
     this.values[i] = value as number;
+    this.validity.set(i, true);
+    this.length = i + 1;
     return this.width;
+  }
+  appendNull(): void {
+    const i = this.length;
+    if (i >= this.values.length) this.values = grow(this.values, i + 1);
+    this.validity.set(i, false);
+    this.length = i + 1;
+  }
+  truncate(length: number): void {
+    if (length >= this.length) return;
+    this.validity.truncate(length, this.length);
+    this.length = length;
   }
   finish(): Data {
     const n = this.length;
@@ -155,23 +228,41 @@ class Int64Builder implements ColumnBuilder {
   private words = new Int32Array(128);
   private readonly validity = new Validity();
   readonly type: Int64 | TimestampMicrosecond;
-  constructor(type: Int64 | TimestampMicrosecond) {
+  private readonly name: string;
+  private readonly nullable: boolean;
+  constructor(name: string, nullable: boolean, type: Int64 | TimestampMicrosecond) {
+    this.name = name;
+    this.nullable = nullable;
     this.type = type;
   }
   append(value: unknown): number {
-    const i = this.length++;
-    if (2 * i + 2 > this.words.length) this.words = grow(this.words, 2 * i + 2);
     if (value == null) {
-      this.validity.set(i, false);
+      if (!this.nullable) throw new InvalidValue(`${this.name}: required`);
+      this.appendNull();
       return 0;
     }
-    this.validity.set(i, true);
-    const x = Math.trunc(value as number);
+    if (!Number.isSafeInteger(value)) throw new InvalidValue(`${this.name}: expected an integer, got ${String(value)}`);
+    const i = this.length;
+    if (2 * i + 2 > this.words.length) this.words = grow(this.words, 2 * i + 2);
+    const x = value as number;
     // Little-endian two's complement halves; exact for |x| < 2^53.
     const high = Math.floor(x / 4294967296);
     this.words[2 * i] = x - high * 4294967296;
     this.words[2 * i + 1] = high;
+    this.validity.set(i, true);
+    this.length = i + 1;
     return 8;
+  }
+  appendNull(): void {
+    const i = this.length;
+    if (2 * i + 2 > this.words.length) this.words = grow(this.words, 2 * i + 2);
+    this.validity.set(i, false);
+    this.length = i + 1;
+  }
+  truncate(length: number): void {
+    if (length >= this.length) return;
+    this.validity.truncate(length, this.length);
+    this.length = length;
   }
   finish(): Data {
     const n = this.length;
@@ -190,11 +281,35 @@ class BoolBuilder implements ColumnBuilder {
   length = 0;
   private readonly values = new Validity();
   private readonly validity = new Validity();
+  private readonly name: string;
+  private readonly nullable: boolean;
+  constructor(name: string, nullable: boolean) {
+    this.name = name;
+    this.nullable = nullable;
+  }
   append(value: unknown): number {
-    const i = this.length++;
-    this.validity.set(i, value != null);
-    this.values.set(i, value === true);
-    return value == null ? 0 : 1;
+    if (value == null) {
+      if (!this.nullable) throw new InvalidValue(`${this.name}: required`);
+      this.appendNull();
+      return 0;
+    }
+    if (typeof value !== 'boolean') throw new InvalidValue(`${this.name}: expected a boolean, got ${typeof value}`);
+    const i = this.length;
+    this.validity.set(i, true);
+    this.values.set(i, value);
+    this.length = i + 1;
+    return 1;
+  }
+  appendNull(): void {
+    const i = this.length;
+    this.validity.set(i, false);
+    this.values.set(i, false);
+    this.length = i + 1;
+  }
+  truncate(length: number): void {
+    if (length >= this.length) return;
+    this.validity.truncate(length, this.length);
+    this.length = length;
   }
   finish(): Data {
     const n = this.length;
@@ -208,25 +323,42 @@ class BoolBuilder implements ColumnBuilder {
   }
 }
 
+/** Lists are never null: a missing list is written empty. Elements may not be null. */
 class ListBuilder implements ColumnBuilder {
   readonly type: List;
   length = 0;
   private offsets = new Int32Array(64);
-  private readonly validity = new Validity();
   private readonly child: ColumnBuilder;
-  constructor(child: ColumnBuilder) {
+  private readonly name: string;
+  constructor(name: string, child: ColumnBuilder) {
+    this.name = name;
     this.child = child;
     this.type = new List(new Field('element', child.type, false));
   }
   append(value: unknown): number {
-    const i = this.length++;
-    if (i + 2 > this.offsets.length) this.offsets = grow(this.offsets, i + 2);
-    const items = value == null ? [] : (value as readonly unknown[]);
-    this.validity.set(i, true);
+    let count = 0;
     let bytes = 4;
-    for (const item of items) bytes += this.child.append(item);
-    this.offsets[i + 1] = this.offsets[i]! + items.length;
+    if (value != null) {
+      if (!Array.isArray(value)) throw new InvalidValue(`${this.name}: expected a list`);
+      count = value.length;
+      for (let k = 0; k < count; k++) {
+        const item = value[k];
+        if (item == null) throw new InvalidValue(`${this.name}[${k}]: list elements may not be null`);
+        bytes += this.child.append(item);
+      }
+    }
+    const i = this.length;
+    if (i + 2 > this.offsets.length) this.offsets = grow(this.offsets, i + 2);
+    this.offsets[i + 1] = this.offsets[i]! + count;
+    this.length = i + 1;
     return bytes;
+  }
+  appendNull(): void {
+    this.append(null);
+  }
+  truncate(length: number): void {
+    this.child.truncate(this.offsets[Math.min(length, this.length)]!);
+    if (length < this.length) this.length = length;
   }
   finish(): Data {
     const n = this.length;
@@ -245,17 +377,44 @@ class StructBuilder implements ColumnBuilder {
   length = 0;
   private readonly validity = new Validity();
   private readonly columns: readonly { name: string; builder: ColumnBuilder; nullable: boolean }[];
-  constructor(columns: readonly { name: string; builder: ColumnBuilder; nullable: boolean }[]) {
+  private readonly name: string;
+  private readonly nullable: boolean;
+  constructor(
+    name: string,
+    nullable: boolean,
+    columns: readonly { name: string; builder: ColumnBuilder; nullable: boolean }[],
+  ) {
+    this.name = name;
+    this.nullable = nullable;
     this.columns = columns;
     this.type = new Struct(columns.map((c) => new Field(c.name, c.builder.type, c.nullable)));
   }
   append(value: unknown): number {
-    const i = this.length++;
-    const row = value as Record<string, unknown> | null | undefined;
-    this.validity.set(i, row != null);
+    if (value == null) {
+      if (!this.nullable) throw new InvalidValue(`${this.name}: required`);
+      this.appendNull();
+      return 0;
+    }
+    if (typeof value !== 'object') throw new InvalidValue(`${this.name}: expected an object`);
+    const row = value as Record<string, unknown>;
     let bytes = 0;
-    for (const c of this.columns) bytes += c.builder.append(row?.[c.name]);
+    for (const c of this.columns) bytes += c.builder.append(row[c.name]);
+    const i = this.length;
+    this.validity.set(i, true);
+    this.length = i + 1;
     return bytes;
+  }
+  appendNull(): void {
+    for (const c of this.columns) c.builder.appendNull();
+    const i = this.length;
+    this.validity.set(i, false);
+    this.length = i + 1;
+  }
+  truncate(length: number): void {
+    for (const c of this.columns) c.builder.truncate(length);
+    if (length >= this.length) return;
+    this.validity.truncate(length, this.length);
+    this.length = length;
   }
   finish(): Data {
     const n = this.length;
@@ -269,32 +428,46 @@ class StructBuilder implements ColumnBuilder {
   }
 }
 
-/** map<string,string> from a plain object; entries keep insertion order. */
+/** map<string,string> from a plain object; entries keep insertion order. Never null: a missing map is written empty. */
 class MapBuilder implements ColumnBuilder {
   readonly type: Map_<Utf8, Utf8>;
   length = 0;
   private offsets = new Int32Array(64);
   private readonly keys: Utf8Builder;
   private readonly values: Utf8Builder;
+  private readonly name: string;
   constructor(name: string, maxLength: number | undefined, onTruncate: TruncationObserver) {
-    this.keys = new Utf8Builder(name, maxLength, onTruncate);
-    this.values = new Utf8Builder(name, maxLength, onTruncate);
+    this.name = name;
+    this.keys = new Utf8Builder(name, false, maxLength, onTruncate);
+    this.values = new Utf8Builder(name, true, maxLength, onTruncate);
     const entries = new Struct([new Field('key', new Utf8(), false), new Field('value', new Utf8(), true)]);
     this.type = new Map_(new Field('key_value', entries, false), false);
   }
   append(value: unknown): number {
-    const i = this.length++;
-    if (i + 2 > this.offsets.length) this.offsets = grow(this.offsets, i + 2);
     let count = 0;
     let bytes = 4;
     if (value != null) {
+      if (typeof value !== 'object' || Array.isArray(value)) throw new InvalidValue(`${this.name}: expected an object`);
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+        if (v != null && typeof v !== 'string') throw new InvalidValue(`${this.name}.${k}: map values must be strings`);
         bytes += this.keys.append(k) + this.values.append(v);
         count++;
       }
     }
+    const i = this.length;
+    if (i + 2 > this.offsets.length) this.offsets = grow(this.offsets, i + 2);
     this.offsets[i + 1] = this.offsets[i]! + count;
+    this.length = i + 1;
     return bytes;
+  }
+  appendNull(): void {
+    this.append(null);
+  }
+  truncate(length: number): void {
+    const entries = this.offsets[Math.min(length, this.length)]!;
+    this.keys.truncate(entries);
+    this.values.truncate(entries);
+    if (length < this.length) this.length = length;
   }
   finish(): Data {
     const n = this.length;
@@ -316,30 +489,41 @@ class MapBuilder implements ColumnBuilder {
 
 const timestampType = () => new TimestampMicrosecond('UTC');
 
-export function builderFor(name: string, type: ColumnType, onTruncate: TruncationObserver): ColumnBuilder {
+/**
+ * A builder for one column; `nullable` false makes a null a contract
+ * violation (lists and maps excepted: a missing one is written empty).
+ */
+export function builderFor(
+  name: string,
+  type: ColumnType,
+  onTruncate: TruncationObserver,
+  nullable = true,
+): ColumnBuilder {
   switch (type.kind) {
     case 'string':
-      return new Utf8Builder(name, type.maxLength, onTruncate);
+      return new Utf8Builder(name, nullable, type.maxLength, onTruncate);
     case 'int32':
-      return new NumberBuilder(new Int32(), new Int32Array(64));
+      return new NumberBuilder(name, nullable, new Int32(), new Int32Array(64));
     case 'int64':
-      return new Int64Builder(new Int64());
+      return new Int64Builder(name, nullable, new Int64());
     case 'timestamp':
-      return new Int64Builder(timestampType());
+      return new Int64Builder(name, nullable, timestampType());
     case 'double':
-      return new NumberBuilder(new Float64(), new Float64Array(64));
+      return new NumberBuilder(name, nullable, new Float64(), new Float64Array(64));
     case 'bool':
-      return new BoolBuilder();
+      return new BoolBuilder(name, nullable);
     case 'list':
-      return new ListBuilder(builderFor(name, type.element, onTruncate));
+      return new ListBuilder(name, builderFor(name, type.element, onTruncate, false));
     case 'map':
       return new MapBuilder(name, type.maxLength, onTruncate);
     case 'struct':
       return new StructBuilder(
+        name,
+        nullable,
         type.fields.map((f) => ({
           name: f.name,
           nullable: f.nullable,
-          builder: builderFor(`${name}.${f.name}`, f.type, onTruncate),
+          builder: builderFor(`${name}.${f.name}`, f.type, onTruncate, f.nullable),
         })),
       );
   }

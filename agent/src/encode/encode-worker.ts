@@ -10,19 +10,21 @@ const codecs: Record<EncodeRequest['compression'], pw.Compression> = {
   none: pw.Compression.UNCOMPRESSED,
 };
 
-// High-cardinality columns gain nothing from a dictionary page and cost time.
-const noDictionary = new Set(['record_id', 'request_id', 'trace_id', 'span_id', 'flow_uuid', 'parent_span_id']);
-
 function properties(req: EncodeRequest): pw.WriterProperties {
   // A WriterProperties is consumed by writeParquet; reusing one silently falls
   // back to defaults (uncompressed), so build one per file.
-  let b = new pw.WriterPropertiesBuilder()
-    .setCompression(codecs[req.compression])
-    .setWriterVersion(pw.WriterVersion.V1)
-    .setMaxRowGroupSize(req.rowGroupRows)
-    .setCreatedBy(req.createdBy);
-  for (const column of req.columns) if (noDictionary.has(column)) b = b.setColumnDictionaryEnabled(column, false);
-  return b.build();
+  return (
+    new pw.WriterPropertiesBuilder()
+      .setCompression(codecs[req.compression])
+      .setWriterVersion(pw.WriterVersion.V1)
+      .setMaxRowGroupSize(req.rowGroupRows)
+      // Plain pages under ZSTD came out smaller than dictionary pages for every
+      // table (the dictionary repeats what ZSTD already finds) and encode about
+      // 30 % faster; see docs/performance.md.
+      .setDictionaryEnabled(false)
+      .setCreatedBy(req.createdBy)
+      .build()
+  );
 }
 
 parentPort!.on('message', (req: EncodeRequest) => {

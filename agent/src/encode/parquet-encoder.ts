@@ -1,6 +1,10 @@
-// Main-thread side of the Parquet encoder: one worker, requests queued in
-// order. The worker is restarted if it dies; the request in flight fails with
-// a clear error and the caller retries it (the batch is still in memory).
+// Main-thread side of the Parquet encoder: a small pool of worker threads, so
+// that encoding (the larger half of the pipeline's CPU) can use more than one
+// core. Workers start on demand; a request goes to the worker with the least
+// work. A worker that dies is replaced on the next request; the requests it
+// had fail with a clear error and the caller retries them (the batch is still
+// in memory). The pool encodes in any order: the pipeline commits in order.
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 export type Compression = 'zstd' | 'snappy' | 'none';
@@ -11,10 +15,14 @@ export interface EncodeOptions {
   readonly createdBy: string;
 }
 
+export interface EncoderPoolOptions extends EncodeOptions {
+  /** Worker threads at most; default min(2, available cores). */
+  readonly workers?: number;
+}
+
 export interface EncodeRequest extends EncodeOptions {
   readonly id: number;
   readonly ipc: ArrayBuffer;
-  readonly columns: readonly string[];
 }
 
 export type EncodeResponse =
@@ -26,28 +34,43 @@ interface Pending {
   reject(err: Error): void;
 }
 
+/** One running worker and the requests it holds. */
+interface Running {
+  readonly worker: Worker;
+  readonly pending: Map<number, Pending>;
+}
+
+export const defaultEncodeWorkers = (): number => Math.max(1, Math.min(2, availableParallelism()));
+
 export class ParquetEncoder {
-  private worker: Worker | undefined;
-  private readonly pending = new Map<number, Pending>();
+  /** Encodes that can run at once; the pipeline keeps this many in flight. */
+  readonly workers: number;
+  private readonly running: (Running | undefined)[];
   private nextId = 1;
   private readonly options: EncodeOptions;
 
-  constructor(options: EncodeOptions) {
+  constructor({ workers, ...options }: EncoderPoolOptions) {
     this.options = options;
+    this.workers = workers ?? defaultEncodeWorkers();
+    this.running = Array.from({ length: this.workers }, () => undefined);
   }
 
-  /** Encodes one Arrow IPC stream (ownership of its buffer moves to the worker). */
-  encode(ipc: Uint8Array, columns: readonly string[]): Promise<Uint8Array> {
-    const worker = this.ensureWorker();
+  /**
+   * Encodes one Arrow IPC stream (ownership of its buffer moves to the
+   * worker). `_columns` is accepted for older callers; every column is
+   * encoded the same way.
+   */
+  encode(ipc: Uint8Array, _columns?: readonly string[]): Promise<Uint8Array> {
+    const { worker, pending } = this.pick();
     const id = this.nextId++;
     // Transfer needs a buffer of exactly these bytes.
     const buffer =
       ipc.byteOffset === 0 && ipc.byteLength === ipc.buffer.byteLength
         ? (ipc.buffer as ArrayBuffer)
         : (ipc.slice().buffer as ArrayBuffer);
-    const request: EncodeRequest = { ...this.options, id, ipc: buffer, columns };
+    const request: EncodeRequest = { ...this.options, id, ipc: buffer };
     return new Promise<Uint8Array>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      pending.set(id, { resolve, reject });
       // Referenced only while work is pending, so an idle encoder never keeps
       // the process alive and a busy one always does.
       worker.ref();
@@ -56,34 +79,45 @@ export class ParquetEncoder {
   }
 
   async close(): Promise<void> {
-    const worker = this.worker;
-    this.worker = undefined;
-    if (worker) await worker.terminate();
+    const workers = this.running.flatMap((r) => (r ? [r.worker] : []));
+    this.running.fill(undefined);
+    await Promise.all(workers.map((w) => w.terminate()));
   }
 
-  private ensureWorker(): Worker {
-    if (this.worker) return this.worker;
+  /** An idle worker first (its wasm memory has already grown), then a new one, then the least busy. */
+  private pick(): Running {
+    for (const r of this.running) if (r && r.pending.size === 0) return r;
+    const free = this.running.indexOf(undefined);
+    if (free >= 0) return this.start(free);
+    let best: Running | undefined;
+    for (const r of this.running) if (r && (!best || r.pending.size < best.pending.size)) best = r;
+    return best!;
+  }
+
+  private start(index: number): Running {
     const worker = new Worker(new URL('./encode-worker.ts', import.meta.url));
     worker.unref();
+    const self: Running = { worker, pending: new Map() };
+    const { pending } = self;
     worker.on('message', (res: EncodeResponse) => {
-      const p = this.pending.get(res.id);
+      const p = pending.get(res.id);
       if (!p) return;
-      this.pending.delete(res.id);
-      if (this.pending.size === 0) worker.unref();
+      pending.delete(res.id);
+      if (pending.size === 0) worker.unref();
       if ('error' in res) p.reject(new Error(`parquet encoding failed: ${res.error}`));
       else p.resolve(res.bytes);
     });
     const fail = (err: Error) => {
-      if (this.worker === worker) this.worker = undefined;
-      for (const p of this.pending.values()) p.reject(err);
-      this.pending.clear();
+      if (this.running[index] === self) this.running[index] = undefined;
+      for (const p of pending.values()) p.reject(err);
+      pending.clear();
     };
     worker.on('error', (err) => fail(new Error(`parquet encoder worker crashed: ${err.message}`)));
     worker.on('exit', (code) => {
-      if (this.pending.size) fail(new Error(`parquet encoder worker exited with code ${code}`));
-      else if (this.worker === worker) this.worker = undefined;
+      if (pending.size) fail(new Error(`parquet encoder worker exited with code ${code}`));
+      else if (this.running[index] === self) this.running[index] = undefined;
     });
-    this.worker = worker;
-    return worker;
+    this.running[index] = self;
+    return self;
   }
 }

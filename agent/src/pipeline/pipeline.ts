@@ -5,13 +5,19 @@
 import { TableBatch } from '../batch/table-batch.ts';
 import { TABLES, type TableName } from '../contract/generated.ts';
 import { hourStartUs, nowUs } from '../contract/time.ts';
-import { validateRow } from '../contract/validate.ts';
-import type { ParquetEncoder } from '../encode/parquet-encoder.ts';
 import type { Logger } from '../ops/logger.ts';
 import type { AgentMetrics } from '../ops/metrics.ts';
 import { RateLimitedLog } from '../ops/rate-limited-log.ts';
 import type { Spool, SpoolFile } from '../spool/spool.ts';
 import type { TableRecord } from './source.ts';
+
+/** What the pipeline needs of the encoder (ParquetEncoder). */
+export interface BatchEncoder {
+  /** Encodes that may run at once. */
+  readonly workers: number;
+  /** Arrow IPC stream → Parquet file; encodes may finish in any order. */
+  encode(ipc: Uint8Array): Promise<Uint8Array>;
+}
 
 export interface BatchLimits {
   readonly maxRows: number;
@@ -35,10 +41,16 @@ interface Ticket {
 }
 
 interface Pending {
+  /** `table|hour`, the batch's key among the open ones. */
+  readonly key: string;
   readonly batch: TableBatch;
   readonly tickets: Set<Ticket>;
+  /** The emission that last appended here (saves a set lookup per record). */
+  lastTicket: Ticket | undefined;
   /** Rows appended during the current emission, not yet added to the records_in counter. */
   acceptedUncounted: number;
+  /** Parquet bytes once encoding started; undefined bytes: the batch could not be encoded. */
+  encoded?: Promise<Uint8Array | undefined>;
 }
 
 interface TableStats {
@@ -72,13 +84,13 @@ export class Pipeline {
   private readonly rejects: RateLimitedLog;
   private readonly options: PipelineOptions;
   private readonly spool: Spool;
-  private readonly encoder: ParquetEncoder;
+  private readonly encoder: BatchEncoder;
   private readonly metrics: AgentMetrics;
   private readonly logger: Logger;
   /** Called after every committed spool file (the uploader listens). */
   onSpooled: (file: SpoolFile) => void = () => {};
 
-  constructor(options: PipelineOptions, spool: Spool, encoder: ParquetEncoder, metrics: AgentMetrics, logger: Logger) {
+  constructor(options: PipelineOptions, spool: Spool, encoder: BatchEncoder, metrics: AgentMetrics, logger: Logger) {
     this.options = options;
     this.spool = spool;
     this.encoder = encoder;
@@ -109,17 +121,22 @@ export class Pipeline {
    */
   accept(source: string, records: readonly TableRecord[], onDurable?: () => void): void {
     const ticket: Ticket = { pending: 0, sealed: false, onDurable };
-    const touched = new Set<string>();
+    const touched = new Set<Pending>();
+    let last: Pending | undefined;
     for (const record of records) {
-      const key = this.acceptOne(source, record, ticket);
-      if (key) touched.add(key);
+      const pending = this.acceptOne(source, record, ticket, last);
+      if (pending && pending !== last) {
+        touched.add(pending);
+        last = pending;
+      }
     }
     // Counted per emission: a labelled prom-client inc per record costs more than the append.
-    for (const key of touched) {
-      const pending = this.open.get(key);
-      const counted = pending?.acceptedUncounted ?? 0;
-      if (pending && counted) {
-        this.metrics.recordsIn.inc({ table: pending.batch.schema.name, source }, counted);
+    for (const pending of touched) {
+      const counted = pending.acceptedUncounted;
+      if (counted) {
+        const table = pending.batch.schema.name as TableName;
+        this.metrics.recordsIn.inc({ table, source }, counted);
+        this.statsOf(table).recordsIn += counted;
         pending.acceptedUncounted = 0;
       }
     }
@@ -128,10 +145,9 @@ export class Pipeline {
     // Batches roll only between emissions, so a committed file holds whole
     // emissions and a source position never splits across a crash.
     const { maxRows, maxBytes } = this.options.batch;
-    for (const key of touched) {
-      const pending = this.open.get(key);
-      if (pending && (pending.batch.rows >= maxRows || pending.batch.bytes >= maxBytes)) this.roll(key, pending);
-    }
+    for (const pending of touched)
+      if (this.open.get(pending.key) === pending && (pending.batch.rows >= maxRows || pending.batch.bytes >= maxBytes))
+        this.roll(pending.key, pending);
     this.enforceOpenLimit();
     this.metrics.bufferBytes.set(this.bufferBytes);
   }
@@ -200,8 +216,17 @@ export class Pipeline {
     for (const w of waiters) w();
   }
 
-  /** Appends one record; returns the key of the batch it went to (undefined when dropped). */
-  private acceptOne(source: string, record: TableRecord, ticket: Ticket): string | undefined {
+  /**
+   * Appends one record; returns the batch it went to (undefined when dropped).
+   * `last` is the previous record's batch: consecutive records of one table
+   * and hour skip the key lookup.
+   */
+  private acceptOne(
+    source: string,
+    record: TableRecord,
+    ticket: Ticket,
+    last: Pending | undefined,
+  ): Pending | undefined {
     const schema = TABLES[record.table];
     if (!schema) {
       this.metrics.drop(String(record.table), source, 'unknown_table');
@@ -210,36 +235,54 @@ export class Pipeline {
         { source, table: record.table },
         'record for an unknown table dropped',
       );
-      return;
-    }
-    const problem = validateRow(schema, record.row);
-    if (problem) {
-      this.metrics.drop(record.table, source, 'invalid_record');
-      this.rejects.warn(`${source}:invalid`, { source, table: record.table, problem }, 'invalid record dropped');
       return undefined;
     }
-    this.statsOf(record.table).recordsIn++;
     const row = record.row as unknown as Readonly<Record<string, unknown>>;
     const eventUs = row.event_time as number;
-    const hour = hourStartUs(eventUs);
-    const key = `${record.table}|${hour}`;
-    let pending = this.open.get(key);
-    if (!pending) {
-      const batch = new TableBatch(schema, hour, Date.now(), (column) =>
-        this.metrics.valuesTruncated.inc({ table: schema.name, column }),
+    // The batch is chosen by event hour, so this column is checked before the others.
+    if (!Number.isSafeInteger(eventUs))
+      return this.reject(
+        source,
+        record.table,
+        eventUs == null ? 'event_time: required' : `event_time: expected an integer, got ${String(eventUs)}`,
       );
-      pending = { batch, tickets: new Set(), acceptedUncounted: 0 };
-      this.open.set(key, pending);
+    const hour = hourStartUs(eventUs);
+    let pending: Pending | undefined;
+    if (last && last.batch.schema === schema && last.batch.hourStartUs === hour) pending = last;
+    else {
+      const key = `${record.table}|${hour}`;
+      pending = this.open.get(key);
+      if (!pending) {
+        const batch = new TableBatch(schema, hour, Date.now(), (column) =>
+          this.metrics.valuesTruncated.inc({ table: schema.name, column }),
+        );
+        pending = { key, batch, tickets: new Set(), lastTicket: undefined, acceptedUncounted: 0 };
+        this.open.set(key, pending);
+      }
     }
     const before = pending.batch.bytes;
-    pending.batch.append(row, eventUs);
+    // Validated as the values go in; an invalid row leaves the batch as it was.
+    const problem = pending.batch.append(row, eventUs);
+    if (problem) {
+      if (pending.batch.rows === 0 && pending.tickets.size === 0) this.open.delete(pending.key);
+      return this.reject(source, record.table, problem);
+    }
     pending.acceptedUncounted++;
     this.bufferBytes += pending.batch.bytes - before;
-    if (!pending.tickets.has(ticket)) {
-      pending.tickets.add(ticket);
-      ticket.pending++;
+    if (pending.lastTicket !== ticket) {
+      pending.lastTicket = ticket;
+      if (!pending.tickets.has(ticket)) {
+        pending.tickets.add(ticket);
+        ticket.pending++;
+      }
     }
-    return key;
+    return pending;
+  }
+
+  private reject(source: string, table: TableName, problem: string): undefined {
+    this.metrics.drop(table, source, 'invalid_record');
+    this.rejects.warn(`${source}:invalid`, { source, table, problem }, 'invalid record dropped');
+    return undefined;
   }
 
   private statsOf(table: TableName): TableStats {
@@ -263,7 +306,22 @@ export class Pipeline {
   private roll(key: string, pending: Pending): void {
     this.open.delete(key);
     this.queue.push(pending);
+    this.dispatch();
     void this.pump();
+  }
+
+  /**
+   * Starts encoding the batches at the head of the queue, as many as the
+   * encoder has workers. Encodes finish in any order; the pump commits them
+   * strictly in queue order, so sequence numbers, checkpoints and
+   * acknowledgements keep the order of a single encoder.
+   */
+  private dispatch(): void {
+    const ahead = Math.min(this.queue.length, Math.max(1, this.encoder.workers));
+    for (let i = 0; i < ahead; i++) {
+      const pending = this.queue[i]!;
+      pending.encoded ??= this.encodeBatch(pending.batch);
+    }
   }
 
   private async pump(): Promise<void> {
@@ -271,6 +329,7 @@ export class Pipeline {
     this.pumping = true;
     try {
       while (this.queue.length) {
+        this.dispatch();
         const head = this.queue[0]!;
         await this.spoolBatch(head);
         this.queue.shift();
@@ -286,32 +345,41 @@ export class Pipeline {
     }
   }
 
-  /** Encodes and commits one batch; retries until it is durable, backing off. */
-  private async spoolBatch({ batch, tickets }: Pending): Promise<void> {
+  /** Encodes one batch, retrying a failed encode; undefined when every attempt failed. */
+  private async encodeBatch(batch: TableBatch): Promise<Uint8Array | undefined> {
     const table = batch.schema.name;
-    const columns = batch.schema.columns.map((c) => c.name);
     const maxEncodeAttempts = this.options.maxEncodeAttempts ?? 3;
-    let encodeFailures = 0;
-    let delayMs = 500;
-    for (;;) {
-      let bytes: Uint8Array;
+    for (let attempt = 1; ; attempt++) {
       const started = performance.now();
       try {
-        bytes = await this.encoder.encode(batch.toIPC(), columns);
+        const bytes = await this.encoder.encode(batch.toIPC());
+        this.metrics.encodeSeconds.observe({ table }, (performance.now() - started) / 1000);
+        return bytes;
       } catch (err) {
         this.metrics.spoolErrors.inc({ table, stage: 'encode' });
-        if (++encodeFailures >= maxEncodeAttempts) {
-          // Retrying the same rows cannot succeed; account for them and move on
-          // rather than stall every source behind this batch.
-          this.metrics.drop(table, 'pipeline', 'encode_failed', batch.rows);
+        if (attempt >= maxEncodeAttempts) {
           this.logger.error({ err, table, rows: batch.rows }, 'batch could not be encoded; rows dropped');
-          this.release(tickets);
-          return;
+          return undefined;
         }
-        this.logger.warn({ err, table, attempt: encodeFailures }, 'batch encoding failed; retrying');
-        continue;
+        this.logger.warn({ err, table, attempt }, 'batch encoding failed; retrying');
       }
-      this.metrics.encodeSeconds.observe({ table }, (performance.now() - started) / 1000);
+    }
+  }
+
+  /** Commits one encoded batch (the queue's head); retries the write until it is durable, backing off. */
+  private async spoolBatch(pending: Pending): Promise<void> {
+    const { batch, tickets } = pending;
+    const table = batch.schema.name;
+    const bytes = await pending.encoded!;
+    if (!bytes) {
+      // Retrying the same rows cannot succeed; account for them and move on
+      // rather than stall every source behind this batch.
+      this.metrics.drop(table, 'pipeline', 'encode_failed', batch.rows);
+      this.release(tickets);
+      return;
+    }
+    let delayMs = 500;
+    for (;;) {
       // The spool bound is a disk quota: batches wait in memory (where the
       // buffer bound then pauses sources) rather than overrun it.
       await this.spool.waitForSpace();
