@@ -21,6 +21,16 @@ export function decodeExportLine(
   } catch {
     return { kind: 'drop', reason: 'invalid_json' };
   }
+  return decodeExportValue(parsed, mapper, fallbackId, observedUs);
+}
+
+/** The same, for a line already parsed as JSON. */
+export function decodeExportValue(
+  parsed: unknown,
+  mapper: HubbleFlowMapper,
+  fallbackId: () => string,
+  observedUs: number,
+): HubbleEvent {
   const o = obj(parsed);
   if (!o) return { kind: 'drop', reason: 'not_a_flow' };
   if (EVENT_KEYS.some((k) => k in o)) return mapper.event(o, fallbackId, observedUs);

@@ -3,78 +3,34 @@
 // checkpoints committed only once their flows are spooled. Flows map like
 // those of the gRPC stream; lost events and node status in the file are
 // losses, exactly as on the stream.
-import { recordId } from '../../contract/record-id.ts';
-import { nowUs } from '../../contract/time.ts';
-import { RateLimitedLog } from '../../ops/rate-limited-log.ts';
-import type { Source, SourceContext, SourceLag, TableRecord } from '../../pipeline/source.ts';
-import type { LogLine } from '../tail/decoders.ts';
-import { type TailedFile, Tailer, tailerOptionsFrom } from '../tail/tailer.ts';
+import { JsonLinesSource } from '../tail/json-lines-source.ts';
 import type { HubbleExportSourceConfig } from './config.ts';
-import { decodeExportLine } from './export-line.ts';
+import { decodeExportValue } from './export-line.ts';
 import { HubbleFlowMapper } from './flow-mapper.ts';
 import { reportEvent } from './report.ts';
 
-export class HubbleExportSource implements Source {
-  readonly kind = 'pull';
-  readonly name: string;
-  private readonly tailer: Tailer<null>;
-  private ctx!: SourceContext;
-  private mapper!: HubbleFlowMapper;
-  private log!: RateLimitedLog;
-
+export class HubbleExportSource extends JsonLinesSource<'flows'> {
   constructor(config: Omit<HubbleExportSourceConfig, 'type'>) {
-    this.name = config.name;
-    this.tailer = new Tailer<null>({
-      name: config.name,
+    const source = config.name;
+    super({
+      ...config,
       table: 'flows',
-      include: config.include,
-      exclude: config.exclude,
-      format: 'raw',
-      select: () => ({ meta: null }),
-      consume: (file, lines) => this.consume(file, lines),
-      ...tailerOptionsFrom(config),
+      // The message of reportEvent's drops, so both sources of Hubble flows log alike.
+      dropMessage: 'Hubble event dropped',
+      reader: (ctx, log) => {
+        const mapper = new HubbleFlowMapper({ node: ctx.node, source });
+        return {
+          read(value, recordId, observedUs) {
+            const event = decodeExportValue(value, mapper, recordId, observedUs);
+            if (event.kind === 'flow') return { row: event.row };
+            reportEvent(ctx, source, event, log);
+            return undefined;
+          },
+          afterRead(flows) {
+            if (flows) ctx.metrics.hubbleEvents.inc({ source, kind: 'flow' }, flows);
+          },
+        };
+      },
     });
-  }
-
-  lag(): SourceLag {
-    return this.tailer.lag();
-  }
-
-  run(ctx: SourceContext, mode: 'follow' | 'drain'): Promise<void> {
-    this.ctx = ctx;
-    this.mapper = new HubbleFlowMapper({ node: ctx.node, source: this.name });
-    this.log = new RateLimitedLog(ctx.logger, 60_000);
-    return this.tailer.run(ctx, mode);
-  }
-
-  private consume(file: TailedFile<null>, lines: readonly LogLine[]): TableRecord[] {
-    const { ctx, mapper, log } = this;
-    const out: TableRecord[] = [];
-    const observedUs = nowUs();
-    let flows = 0;
-    for (const line of lines) {
-      const text = line.text.trim();
-      if (!text) continue;
-      if (line.truncated) {
-        // A cut JSON document cannot be parsed; the line is counted, not guessed at.
-        reportEvent(ctx, this.name, { kind: 'drop', reason: 'line_too_long' }, log);
-        continue;
-      }
-      const event = decodeExportLine(
-        text,
-        mapper,
-        () => recordId(ctx.node, this.name, file.dev, file.ino, file.head, line.offset),
-        observedUs,
-      );
-      if (event.kind !== 'flow') {
-        reportEvent(ctx, this.name, event, log);
-        continue;
-      }
-      flows++;
-      this.tailer.observeEventTime(event.eventUs);
-      out.push({ table: 'flows', row: event.row });
-    }
-    if (flows) ctx.metrics.hubbleEvents.inc({ source: this.name, kind: 'flow' }, flows);
-    return out;
   }
 }
