@@ -57,13 +57,19 @@ const NUMBER_OPERATORS = new Set([
   'RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)',
 ]);
 
-/** Istio's JSON keys (`meshConfig.accessLogEncoding: JSON`) and common variants, normalised. */
+/**
+ * Istio's JSON keys (`meshConfig.accessLogEncoding: JSON`), Envoy Gateway's default JSON
+ * keys and common variants, normalised. Envoy Gateway names its path key
+ * `x-envoy-origin-path` (it holds `%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%`, query included).
+ */
 export const ENVOY_JSON_KEYS: Readonly<Record<string, FieldName>> = {
   starttime: 'start_time',
   timestamp: 'start_time',
   method: 'method',
   path: 'target',
   originalpath: 'target',
+  xenvoyoriginpath: 'target',
+  xenvoyoriginalpath: 'target',
   protocol: 'protocol',
   responsecode: 'status',
   status: 'status',
@@ -73,6 +79,7 @@ export const ENVOY_JSON_KEYS: Readonly<Record<string, FieldName>> = {
   bytessent: 'bytes_sent',
   duration: 'duration_ms',
   upstreamservicetime: 'up_service_time_ms',
+  xenvoyupstreamservicetime: 'up_service_time_ms',
   xforwardedfor: 'forwarded_for',
   useragent: 'user_agent',
   requestid: 'request_id',

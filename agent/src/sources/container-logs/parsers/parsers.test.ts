@@ -6,12 +6,13 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { type HttpRequestRow, TABLES } from '../../../contract/generated.ts';
 import { validateRow } from '../../../contract/validate.ts';
-import { QueryHasher } from '../../../privacy/url.ts';
+import { QueryHasher, splitTarget } from '../../../privacy/url.ts';
 import { roleOf } from '../source.ts';
 import {
   ENVOY,
   ENVOY_CUSTOM_FORMAT,
   ENVOY_CUSTOM_LINE,
+  ENVOY_GATEWAY_JSON,
   ENVOY_JSON,
   ENVOY_MALFORMED,
   ENVOY_NON_ACCESS,
@@ -242,6 +243,41 @@ test('Envoy: Istio JSON (null and "-" unset), a custom format with B3 and gRPC s
   assert.deepEqual([c.method, c.authority, c.path, c.grpc_status], ['POST', 'grpc.example.com', '/pkg.Svc/Call', 14]);
   assert.equal(c.trace_id, '80f198ee56343ba864fe8b2a57d3eff7');
   assert.equal(c.span_id, 'e457b5a2e4d86bd1');
+});
+
+test('Envoy Gateway default JSON: the path from x-envoy-origin-path, its query dropped or hashed', () => {
+  const envoy = new EnvoyParser();
+  const g = rowOf(envoy, ENVOY_GATEWAY_JSON, hasher);
+  assert.deepEqual(
+    [g.method, g.path, g.protocol, g.status, g.authority, g.request_id],
+    ['POST', '/api/v1/cart', 'HTTP/1.1', 200, 'shop.example.com', 'ab1e4da7-5f1d-45ea-bb4a-fa1ccd03b82b'],
+  );
+  // The same keyed hash as a query in any other format.
+  assert.equal(g.query_hash, hasher.hash(splitTarget('/api/v1/cart?user=42&session=s3cr3t').query));
+  assert.equal(rowOf(envoy, ENVOY_GATEWAY_JSON).query_hash, null);
+  assert.equal(g.start_time, us('2026-11-25T07:00:29.639Z'));
+  assert.deepEqual([g.duration_us, g.bytes_received, g.bytes_sent], [13_000, 734, 512]);
+  assert.deepEqual(g.forwarded_for, ['203.0.113.7']);
+  assert.deepEqual(
+    [g.downstream_remote_ip, g.downstream_local_port, g.upstream_local_ip, g.upstream_local_port],
+    ['192.168.10.200', 10080, '10.244.0.14', 58822],
+  );
+  assert.deepEqual(g.upstream_attempts, [
+    { address: '10.244.2.21', port: 8080, status: 200, duration_us: 11_000, bytes_received: null },
+  ]);
+  assert.deepEqual(
+    [g.upstream_cluster, g.route_name, g.response_flags, g.response_code_details, g.user_agent],
+    [
+      'httproute/shop/cart/rule/0',
+      'httproute/shop/cart/rule/0/match/0/shop_example_com',
+      null,
+      'via_upstream',
+      'curl/8.11.1',
+    ],
+  );
+  // `:path`, as other JSON formats name it, is read the same way.
+  const colon = rowOf(envoy, ENVOY_GATEWAY_JSON.replace('"x-envoy-origin-path"', '":path"'), hasher);
+  assert.deepEqual([colon.path, colon.query_hash], [g.path, g.query_hash]);
 });
 
 test('Envoy: application, pilot-agent and JSON app lines skipped; a cut access line is malformed', () => {

@@ -82,6 +82,13 @@ export const ENVOY = {
 export const ENVOY_JSON =
   '{"authority":"details:9080","bytes_received":0,"bytes_sent":178,"connection_termination_details":null,"downstream_local_address":"10.244.3.3:9080","downstream_remote_address":"10.244.1.9:33333","duration":5,"method":"GET","path":"/details/0?secret=1","protocol":"HTTP/1.1","request_id":"json-envoy-1","requested_server_name":"-","response_code":200,"response_code_details":"via_upstream","response_flags":"-","route_name":"default","start_time":"2026-11-25T07:00:26.123Z","upstream_cluster":"inbound|9080||","upstream_host":"10.244.3.3:9080","upstream_local_address":"127.0.0.6:45555","upstream_service_time":"4","upstream_transport_failure_reason":null,"user_agent":"curl","x_forwarded_for":null}';
 
+/**
+ * Envoy Gateway's default JSON access log (keys of its default `json_format`, sorted as Envoy
+ * writes them; typed values, null when unset). The path is under `x-envoy-origin-path`.
+ */
+export const ENVOY_GATEWAY_JSON =
+  '{":authority":"shop.example.com","bytes_received":734,"bytes_sent":512,"connection_termination_details":null,"downstream_local_address":"10.244.0.14:10080","downstream_remote_address":"192.168.10.200:34805","duration":13,"method":"POST","protocol":"HTTP/1.1","requested_server_name":null,"response_code":200,"response_code_details":"via_upstream","response_flags":"-","route_name":"httproute/shop/cart/rule/0/match/0/shop_example_com","start_time":"2026-11-25T07:00:29.639Z","upstream_cluster":"httproute/shop/cart/rule/0","upstream_host":"10.244.2.21:8080","upstream_local_address":"10.244.0.14:58822","upstream_transport_failure_reason":null,"user-agent":"curl/8.11.1","x-envoy-origin-path":"/api/v1/cart?user=42&session=s3cr3t","x-envoy-upstream-service-time":"11","x-forwarded-for":"203.0.113.7","x-request-id":"ab1e4da7-5f1d-45ea-bb4a-fa1ccd03b82b"}';
+
 /** A custom Envoy format with trace headers. */
 export const ENVOY_CUSTOM_FORMAT =
   '%START_TIME% %REQ(:METHOD)% %REQ(:AUTHORITY)% %REQ(:PATH)% %RESPONSE_CODE% %DURATION% %REQ(X-REQUEST-ID)% b3=%REQ(B3)% x-b3=%REQ(X-B3-TRACEID)%/%REQ(X-B3-SPANID)% %UPSTREAM_HOST% %GRPC_STATUS(NUMBER)%';
