@@ -30,3 +30,24 @@ test('strings are cut to their bound and each cut is reported', () => {
   assert.deepEqual([...makeVector(b.finish())], ['abcd', 'ab', null, 'éééé']);
   assert.deepEqual(cut, ['user_agent', 'user_agent']);
 });
+
+test('the validity bitmap appears with the first null, also after rows are rolled back', () => {
+  const b = builderFor('c', { kind: 'string' }, () => {});
+  const expected: (string | null)[] = [];
+  const add = (v: string | null) => {
+    b.append(v);
+    expected.push(v);
+  };
+  for (let i = 0; i < 21; i++) add(`v${i}`);
+  assert.equal(b.finish().nullCount, 0, 'no bitmap while every entry is valid');
+  add(null);
+  add('w');
+  // A row that failed part-way: its null goes, and the column is all valid again.
+  b.truncate(21);
+  expected.length = 21;
+  assert.equal(b.finish().nullCount, 0);
+  for (let i = 0; i < 12; i++) add(i % 5 === 4 ? null : `x${i}`);
+  const data = b.finish();
+  assert.equal(data.nullCount, 2);
+  assert.deepEqual([...makeVector(data)], expected);
+});

@@ -32,21 +32,42 @@ const INT32_MAX = 2147483647;
 /** A value the contract does not allow; the row it belongs to is rolled back and dropped. */
 export class InvalidValue extends Error {}
 
-/** Validity bitmap; grows with the column. */
-class Validity {
+/** A growable bitmap (a bool column's values). */
+class Bits {
   bits = new Uint8Array(64);
+  set(i: number, on: boolean): void {
+    const byte = i >> 3;
+    if (byte >= this.bits.length) this.bits = grow(this.bits, byte + 1);
+    if (on) this.bits[byte]! |= 1 << (i & 7);
+    else this.bits[byte]! &= ~(1 << (i & 7));
+  }
+}
+
+/**
+ * Validity bitmap; grows with the column. Written only once the column has
+ * a null: until then every entry is valid and there is no bitmap to keep
+ * (most columns of most batches), so a valid append costs one comparison.
+ */
+class Validity {
+  private bits = new Uint8Array(0);
   nulls = 0;
   set(i: number, valid: boolean): void {
+    if (valid && this.nulls === 0) return;
     const byte = i >> 3;
     if (byte >= this.bits.length) this.bits = grow(this.bits, byte + 1);
     if (valid) this.bits[byte]! |= 1 << (i & 7);
     else {
-      this.bits[byte]! &= ~(1 << (i & 7));
+      if (this.nulls === 0) {
+        // Entries [0, i) are all valid: write them now.
+        this.bits.fill(0xff, 0, byte);
+        this.bits[byte] = (1 << (i & 7)) - 1;
+      } else this.bits[byte]! &= ~(1 << (i & 7));
       this.nulls++;
     }
   }
   /** Forgets entries [length, end): counts back the nulls among them. */
   truncate(length: number, end: number): void {
+    if (this.nulls === 0) return;
     for (let i = length; i < end; i++) if (!(this.bits[i >> 3]! & (1 << (i & 7)))) this.nulls--;
   }
   bitmap(length: number): Uint8Array | undefined {
@@ -279,7 +300,7 @@ class Int64Builder implements ColumnBuilder {
 class BoolBuilder implements ColumnBuilder {
   readonly type = new Bool();
   length = 0;
-  private readonly values = new Validity();
+  private readonly values = new Bits();
   private readonly validity = new Validity();
   private readonly name: string;
   private readonly nullable: boolean;

@@ -18,7 +18,8 @@ export interface SplitTarget {
  */
 export function splitTarget(target: string): SplitTarget {
   let rest = target;
-  const scheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.exec(rest);
+  // Origin-form (`/…`), nearly every request, cannot start with a scheme.
+  const scheme = rest.charCodeAt(0) === 47 ? null : /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.exec(rest);
   if (scheme) {
     rest = rest.slice(scheme[0].length);
     const slash = rest.search(/[/?#]/);

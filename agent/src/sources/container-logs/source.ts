@@ -13,7 +13,7 @@ import { type TailedFile, Tailer, tailerOptionsFrom } from '../tail/tailer.ts';
 import type { ContainerLogsConfig, ParserRuleConfig } from './config.ts';
 import { type PodRef, podRefOf } from './kubelet-path.ts';
 import { EnvoyParser } from './parsers/envoy.ts';
-import { buildRow, type Fields } from './parsers/fields.ts';
+import { buildRow, type Fields, type RowContext } from './parsers/fields.ts';
 import { NginxParser } from './parsers/nginx.ts';
 import type { AccessLogParser } from './parsers/outcome.ts';
 
@@ -34,6 +34,8 @@ const selected = (value: string, include: readonly string[], exclude: readonly s
   (include.length === 0 || anyMatch(value, include)) && !anyMatch(value, exclude);
 
 const SAMPLES_AT_ONCE = 5;
+
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** A malformed line for the log: cut, and without query strings. */
 export function redactSample(line: string): string {
@@ -103,10 +105,25 @@ export class ContainerLogsSource implements Source {
     const out: TableRecord[] = [];
     const kinds = new Map<string, number>();
     const count = (kind: string) => kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+    let access = 0;
     let malformed = 0;
     let newest: number | undefined;
-    const observedUs = nowUs();
     const ids = recordIds(ctx.node, this.name, file.dev, file.ino, file.head);
+    // One context for the read's rows, its per-line parts set before each row is built (buildRow keeps none of it).
+    const rowContext: Writable<RowContext> = {
+      recordId: '',
+      observedUs: nowUs(),
+      node: ctx.node,
+      source: this.name,
+      proxy: parser.proxy,
+      role: '',
+      namespace: pod.namespace,
+      pod: pod.pod,
+      podUid: pod.uid || undefined,
+      container: pod.container,
+      fallbackTimeUs: undefined,
+      queryHasher: ctx.queryHasher,
+    };
     for (const line of lines) {
       const text = line.text.trimEnd();
       if (!text) {
@@ -122,24 +139,13 @@ export class ContainerLogsSource implements Source {
       if (outcome.kind === 'access') {
         const fields = outcome.fields;
         const needsRuntimeTime = fields.end_time === undefined && fields.start_time === undefined;
-        const fallbackTimeUs = needsRuntimeTime && line.time ? parseTimestampUs(line.time) : undefined;
-        const result = buildRow(fields, {
-          recordId: ids(line.offset),
-          observedUs,
-          node: ctx.node,
-          source: this.name,
-          proxy: parser.proxy,
-          role: roleOf(rule.config, parser.proxy, fields, gateway),
-          namespace: pod.namespace,
-          pod: pod.pod,
-          ...(pod.uid ? { podUid: pod.uid } : {}),
-          container: pod.container,
-          ...(fallbackTimeUs === undefined ? {} : { fallbackTimeUs }),
-          queryHasher: ctx.queryHasher,
-        });
+        rowContext.fallbackTimeUs = needsRuntimeTime && line.time ? parseTimestampUs(line.time) : undefined;
+        rowContext.recordId = ids(line.offset);
+        rowContext.role = roleOf(rule.config, parser.proxy, fields, gateway);
+        const result = buildRow(fields, rowContext);
         if ('row' in result) {
           out.push({ table: 'http_requests', row: result.row });
-          count('access');
+          access++;
           if (newest === undefined || result.row.event_time > newest) newest = result.row.event_time;
           continue;
         }
@@ -149,6 +155,7 @@ export class ContainerLogsSource implements Source {
       count('malformed');
       this.sample(file, line, text, reason);
     }
+    if (access) kinds.set('access', access);
     for (const [kind, n] of kinds)
       ctx.metrics.containerLogLines.inc({ source: this.name, parser: parser.proxy, kind }, n);
     if (malformed) ctx.metrics.drop('http_requests', this.name, 'malformed_access_line', malformed);

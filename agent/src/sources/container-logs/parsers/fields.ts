@@ -117,9 +117,19 @@ const MAX_US = Date.UTC(2200, 0, 1) * 1000;
 
 // Lines written close together share their timestamp texts.
 const recentTimes = new Map<string, number | undefined>();
+let lastTimeText = '';
+let lastTimeUs: number | undefined;
 
 /** A timestamp as proxies log it: RFC 3339 / ISO 8601, nginx `$time_local`, or epoch (s, ms, µs, ns). */
 export function parseTimeUs(text: string): number | undefined {
+  // Consecutive lines mostly share the second: comparing with the last text is cheaper than hashing it.
+  if (text === lastTimeText) return lastTimeUs;
+  lastTimeText = text;
+  lastTimeUs = parseTimeCached(text);
+  return lastTimeUs;
+}
+
+function parseTimeCached(text: string): number | undefined {
   const cached = recentTimes.get(text);
   if (cached !== undefined || recentTimes.has(text)) return cached;
   if (recentTimes.size >= 256) recentTimes.clear();
@@ -147,19 +157,39 @@ function parseTimeUncached(text: string): number | undefined {
   return us !== undefined && us >= MIN_US && us < MAX_US ? us : undefined;
 }
 
-/** A non-negative integer within `max`, or undefined. */
+// The number readers below run several times per line: plain character loops, not regular expressions.
+
+const isDigit = (c: number) => c >= 48 && c <= 57;
+
+/** End of the run of ASCII digits from `i`. */
+function digitsEnd(s: string, i: number): number {
+  const n = s.length;
+  while (i < n && isDigit(s.charCodeAt(i))) i++;
+  return i;
+}
+
+/** A non-negative integer (1–16 digits) within `max`, or undefined. */
 export function parseCount(text: string | undefined, max = Number.MAX_SAFE_INTEGER): number | undefined {
-  if (text === undefined || !/^\d{1,16}$/.test(text)) return undefined;
+  if (text === undefined) return undefined;
+  const len = text.length;
+  if (len === 0 || len > 16 || digitsEnd(text, 0) !== len) return undefined;
   const n = Number(text);
   return n <= max ? n : undefined;
 }
 
-/** Seconds (`0.005`, `0.005s`) or milliseconds to microseconds. */
-function durationUs(text: string | undefined, unitUs: number): number | undefined {
+/** Seconds (`0.005`, `0.005s`) or milliseconds to microseconds: `\d{1,12}(\.\d{1,9})?s?`. */
+export function durationUs(text: string | undefined, unitUs: number): number | undefined {
   if (text === undefined) return undefined;
-  const m = /^(\d{1,12})(\.\d{1,9})?s?$/.exec(text);
-  if (!m) return undefined;
-  const v = Math.round(Number(m[1] + (m[2] ?? '')) * unitUs);
+  let end = text.length;
+  if (end > 0 && text.charCodeAt(end - 1) === 115 /* s */) end--;
+  const whole = digitsEnd(text, 0);
+  if (whole === 0 || whole > 12) return undefined;
+  if (whole !== end) {
+    if (text.charCodeAt(whole) !== 46 /* . */) return undefined;
+    const fraction = digitsEnd(text, whole + 1) - whole - 1;
+    if (fraction < 1 || fraction > 9 || whole + 1 + fraction !== end) return undefined;
+  }
+  const v = Math.round(Number(end === text.length ? text : text.slice(0, end)) * unitUs);
   return Number.isSafeInteger(v) ? v : undefined;
 }
 
@@ -170,19 +200,38 @@ export interface HostPort {
   readonly ip?: string;
 }
 
-const V4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?::(\d{1,5}))?$/;
+/** `a.b.c.d` or `a.b.c.d:port` (octets below 256, a port of 1–5 digits), else undefined. */
+function parseV4(s: string): HostPort | undefined {
+  const len = s.length;
+  let i = 0;
+  for (let octet = 0; octet < 4; octet++) {
+    if (octet > 0) {
+      if (s.charCodeAt(i) !== 46 /* . */) return undefined;
+      i++;
+    }
+    const end = digitsEnd(s, i);
+    if (end === i || end - i > 3) return undefined;
+    let v = 0;
+    for (; i < end; i++) v = v * 10 + s.charCodeAt(i) - 48;
+    if (v > 255) return undefined;
+  }
+  if (i === len) return { address: s, port: undefined, ip: s };
+  if (s.charCodeAt(i) !== 58 /* : */) return undefined;
+  const end = digitsEnd(s, i + 1);
+  if (end !== len || end === i + 1 || end - i - 1 > 5) return undefined;
+  let port = 0;
+  for (let k = i + 1; k < end; k++) port = port * 10 + s.charCodeAt(k) - 48;
+  const ip = s.slice(0, i);
+  return { address: ip, port: port <= 65_535 ? port : undefined, ip };
+}
 
 /** `ip:port`, `[v6]:port`, a bare IP, `tcp://…`, `unix:/path`, or `host:port`. */
 export function parseHostPort(text: string): HostPort | undefined {
   let s = text.trim();
   if (!s || s === '-') return undefined;
   // The common case, without the general parse.
-  const v4 = V4.exec(s);
-  if (v4 && +v4[1]! < 256 && +v4[2]! < 256 && +v4[3]! < 256 && +v4[4]! < 256) {
-    const ip = v4[5] === undefined ? s : s.slice(0, s.length - v4[5].length - 1);
-    const port = v4[5] === undefined ? undefined : Number(v4[5]);
-    return port === undefined ? { address: ip, ip } : port <= 65_535 ? { address: ip, port, ip } : { address: ip, ip };
-  }
+  const v4 = parseV4(s);
+  if (v4) return v4;
   if (s.startsWith('unix:') || s.startsWith('/')) return { address: s };
   const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(s);
   if (scheme) s = s.slice(scheme[0].length);
@@ -220,17 +269,67 @@ export function parseForwardedFor(text: string | undefined): string[] | undefine
   return out.length ? out : undefined;
 }
 
-/** nginx lists: `a, b : c` (`, ` between tries, ` : ` between upstream groups). */
-function splitList(text: string | undefined): string[] {
+/** nginx lists: `a, b : c` (`, ` between tries, ` : ` between upstream groups), items trimmed. */
+export function splitList(text: string | undefined): string[] {
   if (text === undefined) return [];
-  return text.split(/, | : /).map((s) => s.trim());
+  const out: string[] = [];
+  const n = text.length;
+  let from = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    let sep = 0;
+    if (c === 44 /* , */ && text.charCodeAt(i + 1) === 32) sep = 2;
+    else if (c === 32 && text.charCodeAt(i + 1) === 58 /* : */ && text.charCodeAt(i + 2) === 32) sep = 3;
+    if (sep === 0) continue;
+    out.push(text.slice(from, i).trim());
+    from = i + sep;
+    i += sep - 1;
+  }
+  out.push(from === 0 ? text.trim() : text.slice(from).trim());
+  return out;
 }
 
 const HEX32 = /^[0-9a-f]{32}$/;
 const HEX16 = /^[0-9a-f]{16}$/;
 const METHOD = /^[A-Za-z][A-Za-z_-]{0,15}$/;
 const PROTOCOL = /^[A-Za-z0-9/._-]{1,16}$/;
-const REQUEST_LINE = /^(\S+) (\S+)(?: (\S+))?$/;
+
+/** JavaScript's `\s`. */
+function isSpace(c: number): boolean {
+  if (c < 128) return c === 32 || (c >= 9 && c <= 13);
+  return (
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
+}
+
+/**
+ * `METHOD target [PROTOCOL]`: two or three non-empty parts split by single
+ * spaces, no other whitespace (`/^(\S+) (\S+)(?: (\S+))?$/`, without its match array).
+ */
+export function splitRequestLine(line: string): [string, string, string | undefined] | undefined {
+  const n = line.length;
+  let sp1 = -1;
+  let sp2 = -1;
+  for (let i = 0; i < n; i++) {
+    const c = line.charCodeAt(i);
+    if (c > 32 && c < 127) continue;
+    if (!isSpace(c)) continue;
+    if (c !== 32 || sp2 !== -1) return undefined;
+    if (sp1 === -1) sp1 = i;
+    else sp2 = i;
+  }
+  if (sp1 < 1 || sp1 === n - 1 || sp2 === sp1 + 1 || sp2 === n - 1) return undefined;
+  if (sp2 === -1) return [line.slice(0, sp1), line.slice(sp1 + 1), undefined];
+  return [line.slice(0, sp1), line.slice(sp1 + 1, sp2), line.slice(sp2 + 1)];
+}
 
 /**
  * Istio cluster names encode the Service: `outbound|<port>|<subset>|<name>.<ns>.svc.<domain>`
@@ -238,6 +337,18 @@ const REQUEST_LINE = /^(\S+) (\S+)(?: (\S+))?$/;
  */
 export function serviceOfCluster(cluster: string | undefined): string | undefined {
   if (!cluster) return undefined;
+  // A proxy's lines name few clusters.
+  const cached = recentServices.get(cluster);
+  if (cached !== undefined || recentServices.has(cluster)) return cached;
+  if (recentServices.size >= 256) recentServices.clear();
+  const service = clusterService(cluster);
+  recentServices.set(cluster, service);
+  return service;
+}
+const recentServices = new Map<string, string | undefined>();
+
+function clusterService(cluster: string): string | undefined {
+  if (!cluster.startsWith('outbound|') && !cluster.startsWith('inbound|')) return undefined;
   const parts = cluster.split('|');
   if (parts.length !== 4 || (parts[0] !== 'outbound' && parts[0] !== 'inbound')) return undefined;
   const port = parseCount(parts[1], 65_535);
@@ -284,11 +395,11 @@ export function buildRow(f: Fields, c: RowContext): RowResult {
   let target = f.target;
   let protocol = f.protocol;
   if (f.request_line !== undefined) {
-    const m = REQUEST_LINE.exec(f.request_line);
-    if (m) {
-      method ??= m[1];
-      target ??= m[2];
-      protocol ??= m[3];
+    const parts = splitRequestLine(f.request_line);
+    if (parts) {
+      method ??= parts[0];
+      target ??= parts[1];
+      protocol ??= parts[2];
     }
   }
   let path: string | undefined;

@@ -2,6 +2,7 @@
 // format, on lines written for these tests (testdata/fixtures.ts); and the
 // property that no input makes them throw or produce an invalid row.
 import assert from 'node:assert/strict';
+import { isIP } from 'node:net';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { type HttpRequestRow, TABLES } from '../../../contract/generated.ts';
@@ -24,7 +25,16 @@ import {
   NGINX_NON_ACCESS,
 } from '../testdata/fixtures.ts';
 import { EnvoyParser } from './envoy.ts';
-import { buildRow, parseTimeUs, serviceOfCluster } from './fields.ts';
+import {
+  buildRow,
+  durationUs,
+  parseCount,
+  parseHostPort,
+  parseTimeUs,
+  serviceOfCluster,
+  splitList,
+  splitRequestLine,
+} from './fields.ts';
 import { parseJsonObject } from './lenient-json.ts';
 import { NginxParser } from './nginx.ts';
 import type { AccessLogParser } from './outcome.ts';
@@ -416,4 +426,90 @@ test('property: lines full of quotes and brackets stay cheap to reject', () => {
   for (const parser of parsers) assert.notEqual(parser.parse(nasty).kind, 'access');
   const nested = `{"a": ${'"x", "b": '.repeat(5000)}1}`;
   for (const parser of parsers) parser.parse(nested);
+});
+
+test('property: the hand-written value readers agree with the regular expressions they stand for', () => {
+  // The expressions the readers replaced on the hot path, kept here as the specification.
+  const count = (t: string) => (/^\d{1,16}$/.test(t) ? Number(t) : undefined);
+  const duration = (t: string, unitUs: number) => {
+    const m = /^(\d{1,12})(\.\d{1,9})?s?$/.exec(t);
+    if (!m) return undefined;
+    const v = Math.round(Number(m[1] + (m[2] ?? '')) * unitUs);
+    return Number.isSafeInteger(v) ? v : undefined;
+  };
+  const list = (t: string) => t.split(/, | : /).map((s) => s.trim());
+  const requestLine = (t: string) => {
+    const m = /^(\S+) (\S+)(?: (\S+))?$/.exec(t);
+    return m ? [m[1], m[2], m[3]] : undefined;
+  };
+  const hostPort = (text: string) => {
+    let s = text.trim();
+    if (!s || s === '-') return undefined;
+    const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?::(\d{1,5}))?$/.exec(s);
+    if (v4 && +v4[1]! < 256 && +v4[2]! < 256 && +v4[3]! < 256 && +v4[4]! < 256) {
+      const ip = v4[5] === undefined ? s : s.slice(0, s.length - v4[5].length - 1);
+      const port = v4[5] === undefined ? undefined : Number(v4[5]);
+      return { address: ip, port: port !== undefined && port <= 65_535 ? port : undefined, ip };
+    }
+    if (s.startsWith('unix:') || s.startsWith('/')) return { address: s, port: undefined, ip: undefined };
+    const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(s);
+    if (scheme) s = s.slice(scheme[0].length);
+    let host = s;
+    let portText: string | undefined;
+    if (s.startsWith('[')) {
+      const close = s.indexOf(']');
+      if (close === -1) return undefined;
+      host = s.slice(1, close);
+      const rest = s.slice(close + 1);
+      if (rest.startsWith(':')) portText = rest.slice(1);
+      else if (rest !== '') return undefined;
+    } else if (s.split(':').length === 2) [host, portText] = s.split(':') as [string, string];
+    if (!host) return undefined;
+    const port = portText === undefined ? undefined : parseCount(portText, 65_535);
+    return { address: host, port, ip: isIP(host) ? host : undefined };
+  };
+  const text = fc.string({
+    unit: fc.constantFrom(
+      '0',
+      '1',
+      '2',
+      '5',
+      '9',
+      '.',
+      ':',
+      ',',
+      ' ',
+      's',
+      '-',
+      'a',
+      'G',
+      '/',
+      '\t',
+      '\u00a0',
+      '\u2028',
+    ),
+    maxLength: 24,
+  });
+  const digits = (max: number) => fc.string({ unit: fc.constantFrom('0', '1', '2', '5', '6', '9'), maxLength: max });
+  const address = fc
+    .tuple(digits(4), digits(4), digits(4), digits(4), fc.option(digits(6)), fc.constantFrom('', ' ', 'x'))
+    .map(([a, b, c, d, port, tail]) => `${a}.${b}.${c}.${d}${port === null ? '' : `:${port}`}${tail}`);
+  const number = fc
+    .tuple(digits(14), fc.option(digits(10)), fc.constantFrom('', 's', 'ss', ' '))
+    .map(([whole, fraction, tail]) => `${whole}${fraction === null ? '' : `.${fraction}`}${tail}`);
+  fc.assert(
+    fc.property(fc.oneof(text, address, number), (t) => {
+      assert.equal(parseCount(t), count(t), t);
+      assert.equal(durationUs(t, 1000), duration(t, 1000), t);
+      assert.equal(durationUs(t, 1_000_000), duration(t, 1_000_000), t);
+      assert.deepEqual(splitList(t), list(t), t);
+      assert.deepEqual(splitRequestLine(t), requestLine(t), t);
+      const hp = parseHostPort(t);
+      assert.deepEqual(hp && { address: hp.address, port: hp.port, ip: hp.ip }, hostPort(t), t);
+    }),
+    { numRuns: 20000 },
+  );
+  assert.deepEqual(parseHostPort('10.0.0.1:65536'), { address: '10.0.0.1', port: undefined, ip: '10.0.0.1' });
+  assert.deepEqual(splitRequestLine('GET / HTTP/1.1'), ['GET', '/', 'HTTP/1.1']);
+  assert.equal(splitRequestLine('GET  /'), undefined);
 });
