@@ -13,6 +13,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from helpers import inventory, observations, snapshot
+from hoptrace_lakehouse import dq
 from hoptrace_lakehouse.correlate import GAPS_SCHEMA, CorrelateParams, correlate
 from hoptrace_lakehouse.synth import T0, Faults, RequestSpec, Scenario, standard_traffic
 
@@ -140,9 +141,10 @@ def test_duplicate_request_ids_are_no_evidence(crafted: dict[str, Any]) -> None:
     for name, pod in (("dup_a", "cart-1"), ("dup_b", "cart-2")):
         p = crafted["paths"][name]
         assert ("duplicate_request_id", None) in crafted["issues"][name]
-        # Matched on the weaker endpoint-and-window evidence instead, to the right pod.
+        # Matched on the weaker connection evidence instead (the one connection open to the
+        # pod then, whose client port the server logged), to the right pod.
         assert p["target_pod"] == pod
-        assert p["hops"][-1]["evidence"] == "endpoint_window" and p["hops"][-1]["confidence"] == 0.6
+        assert p["hops"][-1]["evidence"] == "connection_tuple" and p["hops"][-1]["confidence"] == 0.9
 
 
 def test_several_candidates_make_the_path_ambiguous(crafted: dict[str, Any]) -> None:
@@ -196,7 +198,7 @@ def test_clock_skew_is_measured_and_window_matching_corrects_for_it(
         assert any(i["path_id"] == t.root_record_id and i["reason"] == "clock_skew" for i in issues)
     # 2 s of skew is beyond the 1 s match tolerance; the measured offset brings it back.
     assert paths[inferred.root_record_id]["target_pod"] == "cart-2"
-    assert paths[inferred.root_record_id]["hops"][-1]["evidence"] == "endpoint_window"
+    assert paths[inferred.root_record_id]["hops"][-1]["evidence"] == "connection_tuple"
     # The server record is missing while node-b's files have a hole: an agent gap, not a path gap.
     lost_issues = [(i["reason"], i["segment"]) for i in issues if i["path_id"] == lost.root_record_id]
     assert lost_issues == [("agent_gap", "server")]
@@ -222,3 +224,106 @@ def test_a_window_is_the_same_alone_or_batched_with_the_next(spark: SparkSession
     assert snapshot(both.offsets.filter(in_first)) == snapshot(first.offsets)
     windows = {r["window_start"].minute for r in both.paths.select("window_start").distinct().collect()}
     assert windows == {0, 5}
+
+
+@pytest.fixture(scope="module")
+def kept_alive(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """ingress-nginx over kept-alive upstream connections: the flows show each connection's
+    SYN and FIN only, the log names no local port, and node-c's clock is 2 s ahead."""
+    s = Scenario(faults=Faults(skew_us={"node-c": 2_000_000}))
+    s.add_inventory(T0)
+    nginx: dict[str, Any] = {"nginx_log": True, "ids": "none"}
+    s.open_connection("pod", "cart-2", "cart", _at(5))
+    s.open_connection("dnat", "search-1", "search", _at(5), via="cluster_ip")
+    s.open_connection("vip-1", "cart-1", "cart", _at(100), via="cluster_ip")
+    s.open_connection("vip-2", "cart-2", "cart", _at(100), via="cluster_ip")
+    specs = {
+        # cart-2's sidecar logs the connection's client port: the one open connection names it.
+        "pod": RequestSpec(_at(10), "cart", ["cart-2"], connection="pod", path="/p", **nginx),
+        "pod_later": RequestSpec(_at(30), "cart", ["cart-2"], connection="pod", path="/p", **nginx),
+        # search-1 logs nothing: the DNAT, rebuilt from both nodes' records, is the evidence.
+        "dnat": RequestSpec(
+            _at(20), "search", ["search-1"], via="cluster_ip", connection="dnat", path="/s", **nginx
+        ),
+        # Two connections to the ClusterIP, to different pods, both open.
+        "vip_open": RequestSpec(
+            _at(110), "cart", ["cart-1"], via="cluster_ip", connection="vip-1", server_side=False, **nginx
+        ),
+        "vip_settled": RequestSpec(
+            _at(115), "cart", ["cart-2"], via="cluster_ip", connection="vip-2", nginx_log=True, path="/v"
+        ),
+        # After the connection closed, nothing in the flows covers this request.
+        "after_close": RequestSpec(_at(70), "cart", ["cart-2"], flows=False, path="/late", **nginx),
+    }
+    ids = {}
+    for name, spec in specs.items():
+        if name == "after_close":
+            s.close_connection("pod", _at(60))
+        ids[name] = s.request(spec).root_record_id
+    landing = tmp_path_factory.mktemp("kept_alive")
+    s.write(landing)
+    obs = observations(spark, landing).localCheckpoint()
+    pods, svcs = inventory(spark, landing)
+    r = correlate(obs, pods, svcs, CorrelateParams(T0, T0 + timedelta(minutes=5)))
+    paths = {p["path_id"]: p for p in r.paths.collect()}
+    issues = r.issues.collect()
+    return {
+        "paths": {n: paths[i] for n, i in ids.items()},
+        "issues": {
+            n: [(x["reason"], x["segment"], x["evidence"]) for x in issues if x["path_id"] == i]
+            for n, i in ids.items()
+        },
+        "offsets": r.offsets,
+    }
+
+
+def test_a_kept_alive_connection_is_evidence_for_every_request_on_it(kept_alive: dict[str, Any]) -> None:
+    for name in ("pod", "pod_later"):
+        p = kept_alive["paths"][name]
+        assert (p["completeness"], p["target_pod"], p["routing"]) == (
+            "complete",
+            "cart-2",
+            "endpoints_by_ingress",
+        )
+        # Named by ingress-nginx's upstream name only.
+        assert (p["service_name"], p["service_evidence"]) == ("cart", "ingress_log")
+        attempt = p["hops"][-1]
+        assert (attempt["evidence"], attempt["network_evidence"]) == ("connection_tuple", "endpoint_window")
+    p = kept_alive["paths"]["after_close"]
+    assert p["completeness"] == "partial" and "network" in p["missing_segments"]
+
+
+def test_kube_proxy_dnat_is_rebuilt_from_both_ends_of_the_connection(kept_alive: dict[str, Any]) -> None:
+    p = kept_alive["paths"]["dnat"]
+    assert (p["completeness"], p["routing"], p["target_pod"], p["target_ip"], p["target_port"]) == (
+        "complete",
+        "kube_proxy_dnat",
+        "search-1",
+        "10.0.3.31",
+        8080,
+    )
+    assert p["hops"][-1]["to_addr"] == "10.96.0.40:80" and p["hops"][-1]["evidence"] == "flow_translation"
+
+
+def test_open_connections_to_several_pods_leave_the_target_open(kept_alive: dict[str, Any]) -> None:
+    p = kept_alive["paths"]["vip_open"]
+    assert p["completeness"] == "ambiguous" and p["target_pod"] is None
+    [(_, segment, evidence)] = [i for i in kept_alive["issues"]["vip_open"] if i[0] == "ambiguous_candidates"]
+    assert segment == "target"
+    assert json.loads(evidence)["target_candidates"] == ["10.0.2.11:8080", "10.0.3.12:8080"]
+    # The request id in cart-2's sidecar settles which connection carried it.
+    p = kept_alive["paths"]["vip_settled"]
+    assert (p["completeness"], p["target_pod"], p["routing"]) == ("complete", "cart-2", "kube_proxy_dnat")
+
+
+def test_clock_offsets_come_from_packets_seen_on_both_nodes(
+    spark: SparkSession, kept_alive: dict[str, Any]
+) -> None:
+    offsets = {(r["client_node"], r["server_node"]): r for r in kept_alive["offsets"].collect()}
+    # Every connection's SYN and FIN, as node-a and node-c stamped them.
+    skewed = offsets[("node-a", "node-c")]
+    assert skewed["offset_p50_us"] == 2_000_000 and skewed["samples"] >= 4
+    assert offsets[("node-a", "node-b")]["offset_p50_us"] == 0
+    checks = dq.check_clock_skew(kept_alive["offsets"], T0, T0 + timedelta(minutes=5), dq.DQConfig())
+    status = {r["scope"]: r["status"] for r in checks.collect()}
+    assert status == {"node-a->node-b": "pass", "node-a->node-c": "fail"}

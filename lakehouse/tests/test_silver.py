@@ -101,3 +101,6 @@ def test_endpoint_intervals_close_when_an_endpoint_leaves(spark: SparkSession) -
     )
     spans = [(str(r["valid_from"]), str(r["valid_to"])) for r in eps]
     assert spans == [("2026-03-02 10:00:00", "2026-03-02 10:05:00"), ("2026-03-02 10:10:00", "None")]
+    # An endpoint listed by every version of the slice stays valid after its latest change.
+    kept = silver.service_endpoint_intervals(df).filter(F.col("ip") == "10.0.0.1").collect()
+    assert [(str(r["valid_from"]), str(r["valid_to"])) for r in kept] == [("2026-03-02 10:00:00", "None")]

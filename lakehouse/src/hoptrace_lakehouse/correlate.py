@@ -176,6 +176,9 @@ class CorrelateParams:
     pad_minutes: int = 5
     is_final: bool = True
     correlator_version: str = CORRELATOR_VERSION
+    # How far apart the two nodes' records of one connection (the client's and the
+    # server's) may be: the largest clock skew the correlator pairs across.
+    pair_tolerance_us: int = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -246,6 +249,268 @@ def _cut(df: DataFrame) -> DataFrame:
 
 def _empty(df: DataFrame, schema: StructType) -> DataFrame:
     return df.sparkSession.createDataFrame([], schema)
+
+
+CONNECTIONS_SCHEMA = StructType(
+    [
+        StructField("c_id", StringType()),
+        StructField("c_node", StringType()),  # whose clock c_open / c_close are in
+        StructField("c_src_ip", StringType()),
+        StructField("c_src_port", IntegerType()),
+        StructField("c_addr_ip", StringType()),  # what the client addressed
+        StructField("c_addr_port", IntegerType()),
+        StructField("c_backend_ip", StringType()),  # where it went; null when unknown
+        StructField("c_backend_port", IntegerType()),
+        StructField("c_routing", StringType()),  # direct | kube_proxy_dnat | ebpf_socket_lb | translated
+        StructField("c_service", StringType()),
+        StructField("c_open", TimestampType()),  # SYN; null when it opened before it was seen
+        StructField("c_close", TimestampType()),  # FIN / RST; null while open
+        StructField("c_ids", ArrayType(StringType())),
+    ]
+)
+
+
+def _tcp_open() -> Column:
+    return F.coalesce(F.col("tcp_flags").rlike("SYN") & ~F.col("tcp_flags").rlike("ACK"), F.lit(False))
+
+
+def _tcp_close() -> Column:
+    return F.coalesce(F.col("tcp_flags").rlike("FIN|RST"), F.lit(False))
+
+
+def _flow_instances(flows: DataFrame) -> DataFrame:
+    """One row per connection as one node saw it: per 5-tuple and direction, a SYN starts a
+    new connection (ports are reused) and a FIN or RST ends it. With aggregated monitoring
+    these few packets are all there is of a kept-alive connection's many requests."""
+    tcp = flows.filter(F.col("src_port").isNotNull() & F.col("dst_port").isNotNull()).select(
+        F.col("record_id").alias("f_id"),
+        F.col("node").alias("i_node"),
+        F.when(F.col("flow_direction") == "INGRESS", "server").otherwise("client").alias("i_side"),
+        F.col("event_time").alias("f_time"),
+        F.coalesce(F.col("start_time"), F.col("event_time")).alias("f_start"),
+        F.col("tcp_flags").isNotNull().alias("f_flagged"),
+        (F.col("flow_event_type") == "SOCK").alias("f_sock"),
+        F.col("src_ip").alias("i_src_ip"),
+        F.col("src_port").alias("i_src_port"),
+        F.col("dst_ip").alias("i_dst_ip"),
+        F.col("dst_port").alias("i_dst_port"),
+        F.col("orig_dst_ip").alias("f_orig_ip"),
+        F.col("orig_dst_port").alias("f_orig_port"),
+        F.col("dst_service").alias("f_service"),
+        _tcp_open().alias("f_open"),
+        _tcp_close().alias("f_close"),
+    )
+    key = ["i_node", "i_side", "i_src_ip", "i_src_port", "i_dst_ip", "i_dst_port"]
+    w = Window.partitionBy(*key).orderBy("f_time", "f_id").rowsBetween(Window.unboundedPreceding, 0)
+    tcp = tcp.withColumn("i_k", F.sum(F.col("f_open").cast("int")).over(w))
+    # Flow records without TCP flags (flow logs aggregated over an interval) bound the
+    # connection by the activity they report instead.
+    flagged = F.max("f_flagged")
+    return tcp.groupBy(*key, "i_k").agg(
+        F.when(flagged, F.min(F.when(F.col("f_open"), F.col("f_time"))))
+        .otherwise(F.min("f_start"))
+        .alias("i_open"),
+        F.when(flagged, F.min(F.when(F.col("f_close"), F.col("f_time"))))
+        .otherwise(F.max("f_time"))
+        .alias("i_close"),
+        F.min("f_time").alias("i_first"),
+        F.max("f_time").alias("i_last"),
+        F.coalesce(F.max("f_sock"), F.lit(False)).alias("i_sock"),
+        F.max("f_orig_ip").alias("i_orig_ip"),
+        F.max("f_orig_port").alias("i_orig_port"),
+        F.max("f_service").alias("i_service"),
+        F.sort_array(F.collect_list("f_id")).alias("i_ids"),
+    )
+
+
+def _pair_sides(inst: DataFrame, tolerance_us: int) -> DataFrame:
+    """Client-side and server-side records of one connection: the same client address and
+    port, at most ``tolerance_us`` apart. Each client record with exactly one partner."""
+    c = inst.filter(F.col("i_side") == "client").select(*[F.col(x).alias(f"c{x}") for x in inst.columns])
+    s = inst.filter(F.col("i_side") == "server").select(*[F.col(x).alias(f"s{x}") for x in inst.columns])
+    near = (_us(F.col("si_first")) <= _us(F.col("ci_last")) + tolerance_us) & (
+        _us(F.col("si_last")) >= _us(F.col("ci_first")) - tolerance_us
+    )
+    pairs = c.join(
+        s,
+        (F.col("ci_src_ip") == F.col("si_src_ip")) & (F.col("ci_src_port") == F.col("si_src_port")) & near,
+    )
+    w = Window.partitionBy("ci_node", "ci_src_ip", "ci_src_port", "ci_dst_ip", "ci_dst_port", "ci_k")
+    return pairs.withColumn("_n", F.count("*").over(w)).filter(F.col("_n") == 1).drop("_n")
+
+
+def flow_connections(flows: DataFrame, cluster_ips: DataFrame, params: CorrelateParams) -> DataFrame:
+    """Connections from the flows, as the client addressed them and where they went.
+
+    kube-proxy translates in the host stack: the client's node sees the ClusterIP, the
+    backend's node the pod; the two records share the client's address and port, which
+    reconstructs the DNAT. Socket-LB translates in the socket: a SOCK event at connect
+    time names the ClusterIP and the backend the connection's packets then carry.
+    """
+    inst = _cut(_flow_instances(flows))
+    vips = cluster_ips.select(
+        F.col("ip").alias("v_ip"), F.col("port").alias("v_port"), F.lit(True).alias("v_is_vip")
+    ).distinct()
+    pairs = _pair_sides(inst, params.pair_tolerance_us).select(
+        "ci_node",
+        "ci_src_ip",
+        "ci_src_port",
+        "ci_dst_ip",
+        "ci_dst_port",
+        "ci_k",
+        F.col("si_dst_ip").alias("p_dst_ip"),
+        F.col("si_dst_port").alias("p_dst_port"),
+        F.col("si_ids").alias("p_ids"),
+    )
+    client = (
+        inst.filter(F.col("i_side") == "client")
+        .select(*[F.col(x).alias(f"c{x}") for x in inst.columns])
+        .join(pairs, ["ci_node", "ci_src_ip", "ci_src_port", "ci_dst_ip", "ci_dst_port", "ci_k"], "left")
+        .join(
+            vips,
+            (F.col("ci_dst_ip") == F.col("v_ip")) & (F.col("ci_dst_port") == F.col("v_port")),
+            "left",
+        )
+    )
+    # Socket-LB: the connect-time translation event of the same client, towards this backend.
+    sock = flows.filter(
+        (F.col("flow_event_type") == "SOCK") & F.col("orig_dst_ip").isNotNull() & F.col("dst_ip").isNotNull()
+    ).select(
+        F.col("node").alias("k_node"),
+        F.col("src_ip").alias("k_src_ip"),
+        F.col("dst_ip").alias("k_dst_ip"),
+        F.col("dst_port").alias("k_dst_port"),
+        F.col("orig_dst_ip").alias("k_vip"),
+        F.col("orig_dst_port").alias("k_vip_port"),
+        F.col("dst_service").alias("k_service"),
+        F.col("event_time").alias("k_time"),
+        F.col("record_id").alias("k_id"),
+    )
+    connect = F.coalesce(F.col("ci_open"), F.col("ci_first"))
+    sock_j = (
+        client.filter(F.col("ci_orig_ip").isNull() & F.col("v_is_vip").isNull())
+        .select(
+            "ci_node", "ci_src_ip", "ci_src_port", "ci_dst_ip", "ci_dst_port", "ci_k", connect.alias("_t")
+        )
+        .join(
+            sock,
+            (F.col("k_node") == F.col("ci_node"))
+            & (F.col("k_src_ip") == F.col("ci_src_ip"))
+            & (F.col("k_dst_ip") == F.col("ci_dst_ip"))
+            & (F.col("k_dst_port") == F.col("ci_dst_port"))
+            & (F.abs(_us(F.col("k_time")) - _us(F.col("_t"))) <= params.skew_tolerance_us),
+        )
+        .groupBy("ci_node", "ci_src_ip", "ci_src_port", "ci_dst_ip", "ci_dst_port", "ci_k")
+        .agg(
+            F.countDistinct("k_vip", "k_vip_port").alias("k_n"),
+            F.min(F.struct("k_vip", "k_vip_port", "k_service", "k_id")).alias("k"),
+        )
+        .filter(F.col("k_n") == 1)
+        .drop("k_n")
+    )
+    client = client.join(
+        sock_j, ["ci_node", "ci_src_ip", "ci_src_port", "ci_dst_ip", "ci_dst_port", "ci_k"], "left"
+    )
+    is_vip = F.coalesce(F.col("v_is_vip"), F.lit(False))
+    translated = F.col("ci_orig_ip").isNotNull()
+    via_sock = F.col("k").isNotNull()
+    client_rows = client.select(
+        F.sha2(
+            F.concat_ws("|", "ci_node", "ci_src_ip", "ci_src_port", "ci_dst_ip", "ci_dst_port", "ci_k"), 256
+        )
+        .substr(1, 24)
+        .alias("c_id"),
+        F.col("ci_node").alias("c_node"),
+        F.col("ci_src_ip").alias("c_src_ip"),
+        F.col("ci_src_port").alias("c_src_port"),
+        F.when(translated, F.col("ci_orig_ip"))
+        .when(via_sock, F.col("k.k_vip"))
+        .otherwise(F.col("ci_dst_ip"))
+        .alias("c_addr_ip"),
+        F.when(translated, F.col("ci_orig_port"))
+        .when(via_sock, F.col("k.k_vip_port"))
+        .otherwise(F.col("ci_dst_port"))
+        .alias("c_addr_port"),
+        F.when(is_vip & ~translated, F.col("p_dst_ip")).otherwise(F.col("ci_dst_ip")).alias("c_backend_ip"),
+        F.when(is_vip & ~translated, F.col("p_dst_port"))
+        .otherwise(F.col("ci_dst_port"))
+        .alias("c_backend_port"),
+        F.when(via_sock | (translated & F.col("ci_sock")), "ebpf_socket_lb")
+        .when(translated, "translated")
+        .when(is_vip, "kube_proxy_dnat")
+        .otherwise("direct")
+        .alias("c_routing"),
+        F.coalesce(F.col("ci_service"), F.col("k.k_service")).alias("c_service"),
+        F.col("ci_open").alias("c_open"),
+        F.col("ci_close").alias("c_close"),
+        F.concat(
+            F.col("ci_ids"),
+            F.coalesce(F.col("p_ids"), F.array().cast("array<string>")),
+            F.filter(F.array(F.col("k.k_id")), lambda x: x.isNotNull()),
+        ).alias("c_ids"),
+    )
+    # A connection only its server's node reported (the client's node has no flows):
+    # the packets there carry the backend, which is all the client side could be.
+    paired = pairs.select(F.explode("p_ids").alias("_pid")).distinct()
+    server_only = (
+        inst.filter(F.col("i_side") == "server")
+        .withColumn("_pid", F.col("i_ids")[0])
+        .join(paired, "_pid", "left_anti")
+        .select(
+            F.sha2(F.concat_ws("|", "i_node", "i_src_ip", "i_src_port", "i_dst_ip", "i_dst_port", "i_k"), 256)
+            .substr(1, 24)
+            .alias("c_id"),
+            F.col("i_node").alias("c_node"),
+            F.col("i_src_ip").alias("c_src_ip"),
+            F.col("i_src_port").alias("c_src_port"),
+            F.coalesce(F.col("i_orig_ip"), F.col("i_dst_ip")).alias("c_addr_ip"),
+            F.coalesce(F.col("i_orig_port"), F.col("i_dst_port")).alias("c_addr_port"),
+            F.col("i_dst_ip").alias("c_backend_ip"),
+            F.col("i_dst_port").alias("c_backend_port"),
+            F.when(F.col("i_orig_ip").isNotNull(), "translated").otherwise("direct").alias("c_routing"),
+            F.col("i_service").alias("c_service"),
+            F.col("i_open").alias("c_open"),
+            F.col("i_close").alias("c_close"),
+            F.col("i_ids").alias("c_ids"),
+        )
+    )
+    return conform(client_rows, CONNECTIONS_SCHEMA).unionByName(conform(server_only, CONNECTIONS_SCHEMA))
+
+
+def _offset_stats(samples: DataFrame) -> DataFrame:
+    return samples.groupBy("window_start", "client_node", "server_node").agg(
+        F.count("*").alias("samples"),
+        F.percentile(F.col("off"), 0.5).cast("long").alias("offset_p50_us"),
+        F.min("off").cast("long").alias("offset_min_us"),
+        F.max("off").cast("long").alias("offset_max_us"),
+    )
+
+
+def flow_clock_offsets(flows: DataFrame, params: CorrelateParams) -> DataFrame:
+    """Clock offsets of node pairs from one packet seen twice: a connection's SYN (and its
+    FIN) on the client's node and on the server's node. The wire between them takes
+    microseconds, far below any skew worth reporting."""
+    inst = _flow_instances(flows)
+    pairs = _pair_sides(inst, params.pair_tolerance_us).filter(F.col("ci_node") != F.col("si_node"))
+    win_s = params.window_minutes * 60
+    return pairs.select(
+        F.col("ci_node").alias("client_node"),
+        F.col("si_node").alias("server_node"),
+        F.explode(
+            F.filter(
+                F.array(
+                    F.struct(F.col("ci_open").alias("c"), F.col("si_open").alias("s")),
+                    F.struct(F.col("ci_close").alias("c"), F.col("si_close").alias("s")),
+                ),
+                lambda x: x["c"].isNotNull() & x["s"].isNotNull(),
+            )
+        ).alias("x"),
+    ).select(
+        "client_node",
+        "server_node",
+        _ts(F.floor(F.unix_seconds(F.col("x.c")) / win_s) * win_s * 1_000_000).alias("window_start"),
+        (_us(F.col("x.s")) - _us(F.col("x.c"))).alias("off"),
+    )
 
 
 def correlate(
@@ -321,9 +586,18 @@ def correlate(
             F.col("grpc_status").alias("r_grpc"),
             F.col("duration_us").alias("r_duration"),
             F.col("upstream_service").alias("r_upstream_service"),
+            F.col("upstream_cluster").alias("r_upstream_cluster"),
             F.col("client_ip").alias("r_client_ip"),
             F.col("lb_ip").alias("r_lb_ip"),
             F.coalesce(F.col("attempts"), F.array()).alias("r_attempts"),
+        )
+        # A log stamped to the second (ingress-nginx's $time_local) ended up to a second
+        # later than it says.
+        .withColumn(
+            "r_end_hi",
+            F.when(_us(F.col("r_end")) % 1_000_000 == 0, _ts(_us(F.col("r_end")) + 999_999)).otherwise(
+                F.col("r_end")
+            ),
         )
         .withColumn("r_window", window_of(F.col("r_end")))
         .join(
@@ -347,6 +621,7 @@ def correlate(
         "path_id",
         "r_start",
         "r_end",
+        "r_end_hi",
         "r_node",
         "ingress_ip",
         "r_local_ip",
@@ -387,59 +662,65 @@ def correlate(
         att_vip, ["path_id", "attempt_no"], "left"
     )
 
-    # --- network evidence: flows from the ingress to the attempt's address ------------
-    flows = obs.filter(F.col("source_table") == "flows").select(
-        F.col("record_id").alias("f_id"),
-        F.col("node").alias("f_node"),
-        F.col("event_time").alias("f_time"),
-        F.col("src_ip").alias("f_src_ip"),
-        F.col("src_port").alias("f_src_port"),
-        F.col("dst_ip").alias("f_dst_ip"),
-        F.col("dst_port").alias("f_dst_port"),
-        F.coalesce(F.col("orig_dst_ip"), F.col("dst_ip")).alias("f_addr_ip"),
-        F.coalesce(F.col("orig_dst_port"), F.col("dst_port")).alias("f_addr_port"),
-        F.col("orig_dst_ip").isNotNull().alias("f_translated"),
-        F.col("flow_event_type").alias("f_type"),
-        F.col("dst_service").alias("f_service"),
+    # --- network evidence: the connections the attempt may have used -----------------
+    # A kept-alive upstream connection carries many requests but shows in the flows only
+    # when it opens and closes: an attempt is matched to the connections from the ingress
+    # to its address that were open during the request (on the ingress's own clock). The
+    # proxy's logged local port, when there is one, names the connection exactly.
+    flows = obs.filter(F.col("source_table") == "flows")
+    conns = _cut(flow_connections(flows, service_addrs.filter(F.col("addr_kind") == "cluster_ip"), params))
+    # Same clock on both sides (the ingress's node), so only the proxy's own rounding of
+    # its timestamps is allowed for.
+    eps = params.skew_tolerance_us
+    net = att.select(
+        "path_id", "attempt_no", "ingress_ip", "a_addr", "a_port", "r_local_port", "r_start", "r_end_hi"
+    ).join(
+        conns,
+        (F.col("ingress_ip") == F.col("c_src_ip"))
+        & (F.col("a_addr") == F.col("c_addr_ip"))
+        & (F.col("a_port") == F.col("c_addr_port")),
     )
-    win = att.select(
-        "path_id",
-        "attempt_no",
-        "ingress_ip",
-        "a_addr",
-        "a_port",
-        "r_local_port",
-        _ts(_us(F.col("r_start")) - tol).alias("w_from"),
-        _ts(_us(F.col("r_end")) + tol).alias("w_to"),
+    net = net.filter(
+        (F.col("r_local_port").isNull() | (F.col("r_local_port") == F.col("c_src_port")))
+        & (F.col("c_open").isNull() | (_us(F.col("c_open")) <= _us(F.col("r_end_hi")) + eps))
+        & (F.col("c_close").isNull() | (_us(F.col("c_close")) >= _us(F.col("r_start")) - eps))
     )
-    # The ingress addresses the attempt's address: a pod directly, or a Service VIP
-    # that the datapath translates (the flow then reports the pre-translation address).
-    net = _range_join(
-        win,
-        flows,
-        [("ingress_ip", "f_src_ip"), ("a_addr", "f_addr_ip"), ("a_port", "f_addr_port")],
-        "w_from",
-        "w_to",
-        "f_time",
-        params.bucket_seconds,
-    ).filter(F.col("r_local_port").isNull() | (F.col("r_local_port") == F.col("f_src_port")))
+    backend = F.when(
+        F.col("c_backend_ip").isNotNull(),
+        F.concat_ws(":", F.col("c_backend_ip"), F.col("c_backend_port").cast("string")),
+    )
     net_agg = net.groupBy("path_id", "attempt_no").agg(
-        F.count("*").alias("n_flows"),
-        F.sort_array(F.collect_set(F.concat_ws(":", "f_dst_ip", F.col("f_dst_port").cast("string")))).alias(
-            "flow_dsts"
-        ),
-        F.min("f_dst_ip").alias("flow_dst_ip"),
-        F.min("f_dst_port").alias("flow_dst_port"),
-        F.max(F.col("f_type") == "SOCK").alias("flow_sock"),
-        F.max("f_translated").alias("flow_translated"),
-        F.sort_array(F.collect_set("f_service")).alias("flow_services"),
+        F.countDistinct("c_id").alias("n_flows"),
+        F.sort_array(F.collect_set(backend)).alias("flow_dsts"),
+        F.max(F.col("c_backend_ip").isNull()).alias("flow_unknown"),
+        F.min(F.struct("c_backend_ip", "c_backend_port")).alias("_b"),
+        F.max(F.col("c_routing") == "ebpf_socket_lb").alias("flow_sock"),
+        F.max(F.col("c_routing") != "direct").alias("flow_translated"),
+        F.sort_array(F.collect_set("c_service")).alias("flow_services"),
         F.max(F.col("r_local_port").isNotNull()).alias("flow_exact"),
-        F.slice(F.sort_array(F.collect_list("f_id")), 1, 8).alias("flow_ids"),
+        F.min(F.struct("c_src_port", "c_id")).alias("_c"),
+        F.slice(F.sort_array(F.flatten(F.collect_list("c_ids"))), 1, 8).alias("flow_ids"),
     )
+    net_agg = net_agg.select(
+        "*",
+        F.col("_b.c_backend_ip").alias("flow_dst_ip"),
+        F.col("_b.c_backend_port").alias("flow_dst_port"),
+        # The one connection the attempt can have used: the server's record of it is exact.
+        F.when(F.col("n_flows") == 1, F.col("_c.c_src_port")).alias("conn_port"),
+    ).drop("_b", "_c")
     att = att.join(net_agg, ["path_id", "attempt_no"], "left")
 
     # Target of each attempt: the addressed pod, or the single pod the translation led to.
-    flow_target_ip = F.when(F.size(F.coalesce(F.col("flow_dsts"), F.array())) == 1, F.col("flow_dst_ip"))
+    # Several connections that led to different pods (or one whose backend is unknown)
+    # leave the target open.
+    flow_options = F.size(F.coalesce(F.col("flow_dsts"), F.array())) + F.coalesce(
+        F.col("flow_unknown"), F.lit(False)
+    ).cast("int")
+    flow_target_ip = F.when(
+        (F.size(F.coalesce(F.col("flow_dsts"), F.array())) == 1)
+        & ~F.coalesce(F.col("flow_unknown"), F.lit(False)),
+        F.col("flow_dst_ip"),
+    )
     att = att.withColumn(
         "target_ip",
         F.when(F.col("addr_pod").isNotNull(), F.col("a_addr")).when(
@@ -461,7 +742,7 @@ def correlate(
         .otherwise("unknown"),
     ).withColumn(
         "target_ambiguous",
-        F.col("vip_service").isNotNull() & (F.size(F.coalesce(F.col("flow_dsts"), F.array())) > 1)
+        F.col("vip_service").isNotNull() & (flow_options > 1)
         | (F.coalesce(F.col("n_addr_pods"), F.lit(0)) > 1),
     )
     flow_pod = (
@@ -614,37 +895,86 @@ def correlate(
     att = att.withColumn("l1_ambiguous", F.coalesce(F.col("l1_n"), F.lit(0)) > 0)
     att = _cut(att.withColumn("l1_ambiguous", F.col("l1_ambiguous") & F.col("l1").isNull()))
 
-    # Level 2: the exact upstream connection, when the proxy logged its local address.
+    # Clock offsets of node pairs: from a connection's packets seen on both nodes, else
+    # from exactly matched single-attempt requests (below).
+    flow_samples = flow_clock_offsets(flows, params).filter(
+        (F.col("window_start") >= ws) & (F.col("window_start") < we)
+    )
+    flow_offs = _offset_stats(flow_samples)
+
+    def with_offset(df: DataFrame, offs: DataFrame) -> DataFrame:
+        o = offs.select(
+            F.col("window_start").alias("o_window"),
+            F.col("client_node").alias("o_client"),
+            F.col("server_node").alias("o_server"),
+            F.col("offset_p50_us").alias("o_off"),
+        )
+        return (
+            df.join(
+                o,
+                (F.col("o_window") == window_of(F.col("r_end")))
+                & (F.col("o_client") == F.col("r_node"))
+                & (F.col("o_server") == F.col("tpod.node")),
+                "left",
+            )
+            .withColumn("o_off", F.coalesce(F.col("o_off"), F.lit(0)))
+            .drop("o_window", "o_client", "o_server")
+        )
+
+    # Level 2: the exact upstream connection: the proxy's logged local address, or the one
+    # connection the flows leave for the attempt. Requests follow each other on a kept-alive
+    # connection, so several on it in the window are told apart by method and path.
     server_cols = ["s_id", "s_node", "s_key", "s_ns", "s_pod", "s_container", "s_start", "s_end", "s_status"]
-    l2_left = att.filter(
-        F.col("l1").isNull() & ~F.col("l1_ambiguous") & F.col("r_local_port").isNotNull()
+    l2_left = with_offset(
+        att.filter(
+            F.col("l1").isNull()
+            & ~F.col("l1_ambiguous")
+            & F.coalesce(F.col("r_local_port"), F.col("conn_port")).isNotNull()
+        ).join(roots.select("path_id", "r_method", "r_path"), "path_id"),
+        flow_offs,
     ).select(
         "path_id",
         "attempt_no",
-        "r_local_ip",
-        "r_local_port",
-        _ts(_us(F.col("r_start")) - tol).alias("w_from"),
-        _ts(_us(F.col("r_end")) + tol).alias("w_to"),
+        "r_method",
+        "r_path",
+        F.coalesce(F.col("r_local_ip"), F.col("ingress_ip")).alias("l2_ip"),
+        F.coalesce(F.col("r_local_port"), F.col("conn_port")).alias("l2_port"),
+        _ts(_us(F.col("r_start")) + F.col("o_off") - tol).alias("w_from"),
+        _ts(_us(F.col("r_end_hi")) + F.col("o_off") + tol).alias("w_to"),
     )
     l2 = _range_join(
         l2_left,
         server,
-        [("r_local_ip", "s_src_ip"), ("r_local_port", "s_src_port")],
+        [("l2_ip", "s_src_ip"), ("l2_port", "s_src_port")],
         "w_from",
         "w_to",
         "s_end",
         params.bucket_seconds,
+    ).withColumn(
+        "same", F.col("s_method").eqNullSafe(F.col("r_method")) & F.col("s_path").eqNullSafe(F.col("r_path"))
     )
-    l2_agg = l2.groupBy("path_id", "attempt_no").agg(
-        F.count("*").alias("l2_n"),
-        F.sort_array(F.collect_list("s_id")).alias("l2_ids"),
-        F.min(F.struct(*server_cols, F.lit("connection_tuple").alias("s_evidence"))).alias("l2_pick"),
+    pick = F.struct(*server_cols, F.lit("connection_tuple").alias("s_evidence"))
+    l2_agg = (
+        l2.groupBy("path_id", "attempt_no")
+        .agg(
+            F.count("*").alias("l2_all"),
+            F.sum(F.col("same").cast("int")).alias("l2_same"),
+            F.sort_array(F.collect_list("s_id")).alias("l2_ids"),
+            F.min(pick).alias("l2_any"),
+            F.min(F.when(F.col("same"), pick)).alias("l2_same_pick"),
+        )
+        .select(
+            "path_id",
+            "attempt_no",
+            "l2_ids",
+            F.when(F.col("l2_all") == 1, F.lit(1)).otherwise(F.col("l2_same")).alias("l2_n"),
+            F.when(F.col("l2_all") == 1, F.col("l2_any")).otherwise(F.col("l2_same_pick")).alias("l2_pick"),
+        )
     )
     att = _cut(att.join(l2_agg, ["path_id", "attempt_no"], "left"))
 
-    # Clock offsets of node pairs, from exactly matched single-attempt requests.
     exact = (
-        att.filter(F.col("n_attempts") == 1)
+        att.filter((F.col("n_attempts") == 1) & (F.col("r_end_hi") == F.col("r_end")))
         .select(
             window_of(F.col("r_end")).alias("window_start"),
             "r_node",
@@ -654,49 +984,33 @@ def correlate(
         )
         .filter(F.col("m").isNotNull())
     )
-    pair_offsets = (
-        exact.select(
-            "window_start",
-            F.col("r_node").alias("client_node"),
-            F.col("m.s_node").alias("server_node"),
-            (
-                (
-                    _us(F.col("m.s_start"))
-                    + _us(F.col("m.s_end"))
-                    - _us(F.col("r_start"))
-                    - _us(F.col("r_end"))
-                )
-                / 2
-            ).alias("off"),
-        )
-        .groupBy("window_start", "client_node", "server_node")
-        .agg(
-            F.count("*").alias("samples"),
-            F.percentile(F.col("off"), 0.5).cast("long").alias("offset_p50_us"),
-            F.min("off").cast("long").alias("offset_min_us"),
-            F.max("off").cast("long").alias("offset_max_us"),
+    request_samples = exact.select(
+        "window_start",
+        F.col("r_node").alias("client_node"),
+        F.col("m.s_node").alias("server_node"),
+        (
+            (_us(F.col("m.s_start")) + _us(F.col("m.s_end")) - _us(F.col("r_start")) - _us(F.col("r_end")))
+            / 2
+        ).alias("off"),
+    )
+    # Packet pairs are exact; request intervals only bound the offset, so they count where
+    # a node pair has no packet pairs.
+    with_flows = flow_samples.select("window_start", "client_node", "server_node").distinct()
+    pair_offsets = _offset_stats(
+        flow_samples.unionByName(
+            request_samples.join(with_flows, ["window_start", "client_node", "server_node"], "left_anti")
         )
     )
 
     # Level 3: the target pod, same method and path, inside the (offset-corrected) interval.
-    l3_left = att.filter(
-        F.col("l1").isNull()
-        & ~F.col("l1_ambiguous")
-        & (F.coalesce(F.col("l2_n"), F.lit(0)) == 0)
-        & F.col("tkey").isNotNull()
-    ).join(roots.select("path_id", "r_method", "r_path"), "path_id")
-    offs = pair_offsets.select(
-        F.col("window_start").alias("o_window"),
-        F.col("client_node").alias("o_client"),
-        F.col("server_node").alias("o_server"),
-        F.col("offset_p50_us").alias("o_off"),
-    )
-    l3_left = l3_left.join(
-        offs,
-        (F.col("o_window") == window_of(F.col("r_end")))
-        & (F.col("o_client") == F.col("r_node"))
-        & (F.col("o_server") == F.col("tpod.node")),
-        "left",
+    l3_left = with_offset(
+        att.filter(
+            F.col("l1").isNull()
+            & ~F.col("l1_ambiguous")
+            & (F.coalesce(F.col("l2_n"), F.lit(0)) == 0)
+            & F.col("tkey").isNotNull()
+        ).join(roots.select("path_id", "r_method", "r_path"), "path_id"),
+        pair_offsets,
     ).select(
         "path_id",
         "attempt_no",
@@ -704,9 +1018,9 @@ def correlate(
         "ingress_ip",
         "r_method",
         "r_path",
-        F.coalesce(F.col("o_off"), F.lit(0)).alias("o_off"),
-        _ts(_us(F.col("r_start")) + F.coalesce(F.col("o_off"), F.lit(0)) - tol).alias("w_from"),
-        _ts(_us(F.col("r_end")) + F.coalesce(F.col("o_off"), F.lit(0)) + tol).alias("w_to"),
+        "o_off",
+        _ts(_us(F.col("r_start")) + F.col("o_off") - tol).alias("w_from"),
+        _ts(_us(F.col("r_end_hi")) + F.col("o_off") + tol).alias("w_to"),
     )
     l3 = _range_join(
         l3_left, server, [("tkey", "s_key")], "w_from", "w_to", "s_end", params.bucket_seconds
@@ -760,7 +1074,7 @@ def correlate(
     # A node reports flows (so the network segment is expected) when it landed flows near
     # the window.
     flow_nodes = flows.select(
-        F.col("f_node").alias("fn"), F.explode(near_windows(F.col("f_time"))).alias("r_window")
+        F.col("node").alias("fn"), F.explode(near_windows(F.col("event_time"))).alias("r_window")
     )
     flow_nodes = flow_nodes.distinct()
     att = att.withColumn("t_node", F.coalesce(F.col("tpod.node"), F.col("srv.s_node")))
@@ -879,8 +1193,29 @@ def correlate(
             )
         )
     )
-    p = roots.join(per_path, "path_id", "left").join(ep_svc, "path_id", "left")
-    upstream_svc = F.regexp_extract(F.col("r_upstream_service"), r"^([^/:]+/[^/:]+)", 1)
+    # ingress-nginx logs its upstream as <namespace>-<service>-<port>; names may hold
+    # dashes themselves, so it is read against the Services that exist.
+    svc_names = service_addrs.filter(F.col("addr_kind") == "cluster_ip").select(
+        F.concat_ws("-", "service_namespace", "service_name", F.col("port").cast("string")).alias("u_name"),
+        F.concat_ws("/", "service_namespace", "service_name").alias("u_svc"),
+    )
+    cluster_svc = (
+        roots.select("path_id", "r_upstream_cluster")
+        .join(svc_names, F.col("r_upstream_cluster") == F.col("u_name"))
+        .groupBy("path_id")
+        .agg(F.countDistinct("u_svc").alias("u_n"), F.min("u_svc").alias("u_svc"))
+        .filter(F.col("u_n") == 1)
+        .select("path_id", F.col("u_svc").alias("cluster_svc"))
+    )
+    p = (
+        roots.join(per_path, "path_id", "left")
+        .join(ep_svc, "path_id", "left")
+        .join(cluster_svc, "path_id", "left")
+    )
+    upstream_svc = F.coalesce(
+        F.nullif(F.regexp_extract(F.col("r_upstream_service"), r"^([^/:]+/[^/:]+)", 1), F.lit("")),
+        F.col("cluster_svc"),
+    )
     flow_svc = F.when(F.size(F.col("last.flow_services")) == 1, F.col("last.flow_services")[0])
     ep_one = F.when(F.size(F.col("ep_services")) == 1, F.col("ep_services")[0])
     p = (
@@ -950,7 +1285,7 @@ def correlate(
         F.col("last.srv").isNotNull()
         & (
             (srv_start < _us(F.col("r_start")) - params.skew_tolerance_us)
-            | (srv_end > _us(F.col("r_end")) + params.skew_tolerance_us)
+            | (srv_end > _us(F.col("r_end_hi")) + params.skew_tolerance_us)
         ),
     )
 

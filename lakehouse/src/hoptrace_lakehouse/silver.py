@@ -50,6 +50,8 @@ HOPS_SCHEMA = StructType(
         StructField("trace_id", StringType()),
         StructField("span_id", StringType()),
         StructField("parent_span_id", StringType()),
+        # Root of X-Amzn-Trace-Id when the proxy logs it: the key to the load balancer's record.
+        StructField("amzn_trace_id", StringType()),
         StructField("src_ip", StringType()),
         StructField("src_port", IntegerType()),
         StructField("dst_ip", StringType()),
@@ -64,10 +66,14 @@ HOPS_SCHEMA = StructType(
         StructField("grpc_status", IntegerType()),
         StructField("duration_us", LongType()),
         StructField("upstream_service", StringType()),
+        # The proxy's upstream name as logged (ingress-nginx: <namespace>-<service>-<port>).
+        StructField("upstream_cluster", StringType()),
         StructField("client_ip", StringType()),
         StructField("lb_ip", StringType()),
         StructField("attempts", ArrayType(ATTEMPT)),
         StructField("flow_event_type", StringType()),
+        # SYN / FIN / RST mark a connection's open and close (per-connection flows).
+        StructField("tcp_flags", StringType()),
         StructField("flow_direction", StringType()),
         StructField("flow_verdict", StringType()),
         StructField("dst_service", StringType()),
@@ -102,7 +108,7 @@ POD_IP_INTERVALS_SCHEMA = StructType(
 
 SERVICE_ENDPOINT_INTERVALS_SCHEMA = StructType(
     [
-        StructField("addr_kind", StringType()),  # cluster_ip | endpoint
+        StructField("addr_kind", StringType()),  # cluster_ip | endpoint | node_port
         StructField("ip", StringType()),
         StructField("port", IntegerType()),
         StructField("valid_from", TimestampType()),
@@ -203,7 +209,8 @@ def normalize_http(df: DataFrame) -> DataFrame:
     """Proxy access-log rows. Inbound sidecars are the server side of the hop they terminate;
     ingresses, gateways and outbound sidecars are the client side of their upstream hop."""
     server = F.col("role") == "sidecar_inbound"
-    last_attempt = F.element_at(F.col("upstream_attempts"), -1)
+    # A request answered by the proxy itself (404, 429, a direct response) has no attempt.
+    last_attempt = F.try_element_at(F.col("upstream_attempts"), F.lit(-1))
     attempts = F.transform(
         F.col("upstream_attempts"),
         lambda a: F.struct(
@@ -240,6 +247,7 @@ def normalize_http(df: DataFrame) -> DataFrame:
         F.col("trace_id"),
         F.col("span_id"),
         F.lit(None).cast("string").alias("parent_span_id"),
+        F.col("amzn_trace_id"),
         F.when(server, F.col("downstream_remote_ip")).otherwise(F.col("upstream_local_ip")).alias("src_ip"),
         F.when(server, F.col("downstream_remote_port"))
         .otherwise(F.col("upstream_local_port"))
@@ -254,6 +262,7 @@ def normalize_http(df: DataFrame) -> DataFrame:
         F.col("grpc_status"),
         F.col("duration_us"),
         F.col("upstream_service"),
+        F.col("upstream_cluster"),
         F.when(has_xff, F.element_at(F.col("forwarded_for"), 1))
         .otherwise(F.col("downstream_remote_ip"))
         .alias("client_ip"),
@@ -301,6 +310,7 @@ def normalize_flows(df: DataFrame) -> DataFrame:
         F.col("http_status").alias("status"),
         F.col("l7_latency_us").alias("duration_us"),
         F.col("event_type").alias("flow_event_type"),
+        F.col("tcp_flags"),
         F.col("traffic_direction").alias("flow_direction"),
         F.col("verdict").alias("flow_verdict"),
         svc.alias("dst_service"),
@@ -542,7 +552,11 @@ def service_endpoint_intervals(k8s: DataFrame) -> DataFrame:
         .groupBy(*key, "_island")
         .agg(
             F.min("event_time").alias("valid_from"),
-            F.max("_next_t").alias("valid_to"),
+            # An island that lasts through the slice's latest version is still open (max()
+            # alone would skip that row's null and end it at the latest change).
+            F.when(F.max(F.col("_next_t").isNull().cast("int")) == 1, F.lit(None).cast("timestamp"))
+            .otherwise(F.max("_next_t"))
+            .alias("valid_to"),
             F.max_by(F.struct("ready", "target_pod", "target_node"), "event_time").alias("latest"),
         )
     )
@@ -560,6 +574,33 @@ def service_endpoint_intervals(k8s: DataFrame) -> DataFrame:
         "target_uid",
         F.col("latest.target_node").alias("target_node"),
     )
-    return conform(vip_rows, SERVICE_ENDPOINT_INTERVALS_SCHEMA).unionByName(
-        conform(ep_rows, SERVICE_ENDPOINT_INTERVALS_SCHEMA)
+    # A NodePort is open on every node, so its rows carry no ip: the port alone names the
+    # Service (what an instance-mode load balancer targets).
+    node_ports = (
+        services.select("*", F.explode("service_ports").alias("sp"))
+        .filter(F.col("sp.node_port").isNotNull())
+        .groupBy(F.col("sp.node_port").alias("port"), "uid")
+        .agg(
+            F.min("event_time").alias("from_raw"),
+            F.max_by(
+                F.struct("namespace", "name", F.col("sp.target_port").alias("target_port")), "event_time"
+            ).alias("latest"),
+        )
+        .join(svc_deleted, "uid", "left")
+        .withColumnRenamed("uid", "holder")
+    )
+    node_port_rows = _close_intervals(node_ports, ["port"]).select(
+        F.lit("node_port").alias("addr_kind"),
+        F.lit(None).cast("string").alias("ip"),
+        "port",
+        "valid_from",
+        "valid_to",
+        F.col("latest.namespace").alias("service_namespace"),
+        F.col("latest.name").alias("service_name"),
+        F.col("latest.target_port").alias("target_port"),
+    )
+    return (
+        conform(vip_rows, SERVICE_ENDPOINT_INTERVALS_SCHEMA)
+        .unionByName(conform(ep_rows, SERVICE_ENDPOINT_INTERVALS_SCHEMA))
+        .unionByName(conform(node_port_rows, SERVICE_ENDPOINT_INTERVALS_SCHEMA))
     )

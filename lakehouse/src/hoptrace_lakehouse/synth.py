@@ -52,6 +52,7 @@ class Service:
     pods: tuple[str, ...]
     port: int = 80
     target_port: int = 8080
+    node_port: int | None = None  # set: a LoadBalancer Service (what an instance-mode LB targets)
 
     @property
     def uid(self) -> str:
@@ -77,6 +78,30 @@ class RequestSpec:
     server_side: bool = True  # False: the server's record never reaches the lakehouse
     addresses: list[tuple[str, int]] | None = None  # override what the ingress logged per attempt
     name: str = ""
+    # cluster_ip only: socket_lb (the socket translates; Hubble reports both addresses) or
+    # kube_proxy (iptables DNAT: the client's node sees the ClusterIP, the backend's the pod)
+    datapath: str = "socket_lb"
+    # a kept-alive upstream connection (``Scenario.open_connection``): the request leaves no
+    # flow of its own, only the connection's SYN and FIN do
+    connection: str | None = None
+    # the ingress logs its upstream local address (Envoy does, ingress-nginx does not)
+    logs_local_port: bool = False
+    # ingress-nginx's own upstreaminfo log: stamped to the second, no start time, the
+    # Service named only in its upstream name (<namespace>-<service>-<port>)
+    nginx_log: bool = False
+
+
+@dataclass
+class Connection:
+    """A kept-alive upstream connection from the ingress to one backend pod."""
+
+    name: str
+    pod: str
+    service: str
+    via: str  # pod_ip | cluster_ip
+    datapath: str
+    src_port: int
+    opened: datetime
 
 
 @dataclass
@@ -194,6 +219,7 @@ class Scenario:
         self.landing = Landing()
         self.truth: list[Truth] = []
         self._n = 0
+        self.connections: dict[str, Connection] = {}
 
     # --- clocks -------------------------------------------------------------------
     def _t(self, node: str, t: datetime) -> datetime:
@@ -295,7 +321,7 @@ class Scenario:
             source="k8s-watch",
             event_time=t,
             observed_time=t,
-            service_type="ClusterIP",
+            service_type="ClusterIP" if s.node_port is None else "LoadBalancer",
             cluster_ips=[s.cluster_ip],
             service_ports=[
                 {
@@ -303,7 +329,7 @@ class Scenario:
                     "protocol": "TCP",
                     "port": s.port,
                     "target_port": str(s.target_port),
-                    "node_port": None,
+                    "node_port": s.node_port,
                     "app_protocol": None,
                 }
             ],
@@ -352,6 +378,32 @@ class Scenario:
         self.landing.add("k8s_objects", row)
 
     # --- traffic ------------------------------------------------------------------
+    def open_connection(
+        self,
+        name: str,
+        pod: str,
+        service: str,
+        at: datetime,
+        *,
+        via: str = "pod_ip",
+        datapath: str = "kube_proxy",
+        src_port: int | None = None,
+    ) -> Connection:
+        """The SYN of a kept-alive connection, as both nodes' flows report it."""
+        self._n += 1
+        conn = Connection(name, pod, service, via, datapath, src_port or 30000 + self._n % 20000, at)
+        self.connections[name] = conn
+        spec = RequestSpec(at, service, [pod], via=via, datapath=datapath)
+        self._flows(self._n, 0, self.cluster.pod(pod), self.cluster.service(service), spec, at, conn.src_port)
+        return conn
+
+    def close_connection(self, name: str, at: datetime) -> None:
+        conn = self.connections.pop(name)
+        self._n += 1
+        spec = RequestSpec(at, conn.service, [conn.pod], via=conn.via, datapath=conn.datapath)
+        p, svc = self.cluster.pod(conn.pod), self.cluster.service(conn.service)
+        self._flows(self._n, 0, p, svc, spec, at, conn.src_port, flags="FIN,ACK")
+
     def request(self, spec: RequestSpec, expected: str = "complete") -> Truth:
         c = self.cluster
         self._n += 1
@@ -372,6 +424,8 @@ class Scenario:
             last = i == len(spec.attempts) - 1
             status = spec.status if last else 503
             local_port = 40000 + (n * 7 + i) % 20000
+            if spec.connection is not None:
+                local_port = self.connections[spec.connection].src_port
             addr, port = (p.ip, p.port) if spec.via == "pod_ip" else (svc.cluster_ip, svc.port)
             if spec.addresses is not None:
                 addr, port = spec.addresses[i]
@@ -384,18 +438,23 @@ class Scenario:
                     "bytes_received": 512,
                 }
             )
-            if spec.flows:
+            if spec.flows and spec.connection is None:
+                # a connection of its own: opened for the attempt, closed after it
                 self._flows(n, i, p, svc, spec, a_start, local_port)
+                self._flows(n, i, p, svc, spec, a_end, local_port, flags="FIN,ACK")
             if spec.server_side:
                 self._server_side(n, i, p, spec, rid, trace, ingress_span, a_start, a_end, status, local_port)
+        logged_end = self._t(ing.node, end)
+        if spec.nginx_log:
+            logged_end = logged_end.replace(microsecond=0)
         row = _base("http_requests")
         row.update(
             record_id=_hid("http", ing.node, "ingress", n),
-            event_time=self._t(ing.node, end),
+            event_time=logged_end,
             observed_time=self._t(ing.node, end) + timedelta(seconds=1),
             node=ing.node,
             source="ingress-nginx",
-            start_time=self._t(ing.node, start),
+            start_time=None if spec.nginx_log else self._t(ing.node, start),
             namespace=ing.namespace,
             pod=ing.name,
             pod_uid=ing.uid,
@@ -418,7 +477,9 @@ class Scenario:
             forwarded_for=["203.0.113.7"],
             upstream_attempts=attempts,
             upstream_cluster=f"{svc.namespace}-{svc.name}-{svc.port}",
-            upstream_service=f"{svc.namespace}/{svc.name}:{svc.port}",
+            upstream_service=None if spec.nginx_log else f"{svc.namespace}/{svc.name}:{svc.port}",
+            upstream_local_ip=ing.ip if spec.logs_local_port else None,
+            upstream_local_port=local_port if spec.logs_local_port and spec.attempts else None,
             bytes_received=120,
             bytes_sent=512,
             user_agent="curl/8",
@@ -436,7 +497,15 @@ class Scenario:
         return truth
 
     def _flows(
-        self, n: int, i: int, p: Pod, svc: Service, spec: RequestSpec, t: datetime, sport: int
+        self,
+        n: int,
+        i: int,
+        p: Pod,
+        svc: Service,
+        spec: RequestSpec,
+        t: datetime,
+        sport: int,
+        flags: str = "SYN",
     ) -> None:
         ing = self.cluster.ingress
         for reporter, direction, point in (
@@ -445,7 +514,9 @@ class Scenario:
         ):
             row = _base("flows")
             row.update(
-                record_id=_hid("flow", reporter, n, i),
+                record_id=_hid("flow", reporter, n, i)
+                if flags == "SYN"
+                else _hid("flow", reporter, n, i, flags),
                 event_time=self._t(reporter, t),
                 observed_time=self._t(reporter, t) + timedelta(seconds=1),
                 node=reporter,
@@ -455,7 +526,7 @@ class Scenario:
                 dst_ip=p.ip,
                 dst_port=p.port,
                 l4_protocol="TCP",
-                tcp_flags="SYN",
+                tcp_flags=flags,
                 verdict="FORWARDED",
                 traffic_direction=direction,
                 observation_point=point,
@@ -466,9 +537,21 @@ class Scenario:
                 dst_namespace=p.namespace,
                 dst_pod=p.name,
                 dst_workload=p.workload,
-                flow_uuid=_hid("uuid", reporter, n, i, n=36),
+                flow_uuid=_hid("uuid", reporter, n, i, flags, n=36),
             )
-            if spec.via == "cluster_ip":
+            if spec.via == "cluster_ip" and spec.datapath == "kube_proxy":
+                # DNAT happens in the host stack, after the client's egress
+                if reporter == ing.node and direction == "EGRESS":
+                    row.update(
+                        dst_ip=svc.cluster_ip,
+                        dst_port=svc.port,
+                        dst_namespace=None,
+                        dst_pod=None,
+                        dst_workload=None,
+                        dst_service_namespace=svc.namespace,
+                        dst_service_name=svc.name,
+                    )
+            elif spec.via == "cluster_ip":
                 row.update(
                     pre_translation_dst_ip=svc.cluster_ip,
                     pre_translation_dst_port=svc.port,
