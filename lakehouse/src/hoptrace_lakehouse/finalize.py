@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from . import CORRELATOR_VERSION, contract
 from .correlate import GAPS_SCHEMA, ISSUES_SCHEMA, CorrelateParams, correlate
 from .gold import FINALIZED_WINDOWS_SCHEMA
+from .lb_logs import attach_lb_hops, landed_through, lb_window, read_lb_logs
 from .silver import conform, dedup_by_record_id
 from .tables import Tables, TableSpec, register
 
@@ -323,15 +324,26 @@ def finalize_range(
     files = tables.read(spark, "ops.landed_files")
     heartbeats = tables.read(spark, "bronze.agent_heartbeats")
     gaps = agent_gaps(files, heartbeats, as_of, cfg).localCheckpoint(eager=True)
-    result = correlate(obs, pods, svcs, correlate_params(start, end, cfg, is_final=True), gaps=gaps)
+    params = correlate_params(start, end, cfg, is_final=True)
+    result = correlate(obs, pods, svcs, params, gaps=gaps)
+    # The load-balancer hop comes from the LB's own access logs, after the correlator.
+    lb = attach_lb_hops(
+        result.paths,
+        obs,
+        lb_window(spark, tables, start, end, timedelta(minutes=cfg.pad_minutes)),
+        pods,
+        svcs,
+        params,
+    )
     finalized = tables.read(spark, "ops.finalized_windows")
     issues = (
-        result.issues.unionByName(too_late_issues(obs, finalized, start, end, cfg))
+        result.issues.unionByName(lb.issues)
+        .unionByName(too_late_issues(obs, finalized, start, end, cfg))
         .unionByName(gap_issues(gaps, _windows_df(spark, start, end, cfg.window_minutes), cfg))
         .dropDuplicates(["issue_id"])
     )
     where = f"window_start >= {_ts_sql(start)} AND window_start < {_ts_sql(end)}"
-    paths = result.paths.localCheckpoint(eager=True)
+    paths = lb.paths.localCheckpoint(eager=True)
     issues = issues.localCheckpoint(eager=True)
     tables.overwrite(paths, "gold.request_paths", replace_where=where)
     tables.overwrite(issues, "gold.correlation_issues", replace_where=where)
@@ -386,6 +398,13 @@ def windows_to_finalize(
     files = tables.read(spark, "ops.landed_files")
     heartbeats = tables.read(spark, "bronze.agent_heartbeats")
     closed = closed_through(files, heartbeats, as_of, cfg)
+    # LB access logs arrive on their own schedule (a file per LB node every 5 minutes): a
+    # window also waits for them, up to the same lateness bound.
+    lb = read_lb_logs(spark, tables)
+    lb_through = landed_through(lb, _utc(as_of)) if lb is not None else None
+    if lb_through is not None:
+        bound = _utc(as_of) - timedelta(minutes=cfg.max_lateness_minutes + cfg.grace_minutes)
+        closed = min(closed, max(bound, _utc(lb_through)))
     done = finalized_window_starts(spark, tables)
     if done:
         start = max(done) + timedelta(minutes=cfg.window_minutes)

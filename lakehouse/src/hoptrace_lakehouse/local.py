@@ -1,7 +1,7 @@
 """Run the whole lakehouse locally over a landing directory: the streaming tier with
 available-now triggers, then the finalizer and the data-quality checks; print a summary.
 
-    python -m hoptrace_lakehouse.local --landing DIR --warehouse DIR [--as-of ISO]
+    python -m hoptrace_lakehouse.local --landing DIR --warehouse DIR [--lb-logs DIR] [--as-of ISO]
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ def summarize(spark: SparkSession, tables: Tables) -> dict[str, Any]:
         "bronze_rows": bronze,
         "silver_hops": tables.read(spark, "silver.hops").count(),
         "finalized_windows": tables.read(spark, "ops.finalized_windows").count(),
+        "lb_access_logs": counts("bronze.lb_access_logs", "parse_status"),
         "request_paths": tables.read(spark, "gold.request_paths").count(),
         "provisional_paths": tables.read(spark, "gold.request_paths_provisional").count(),
         "latest_paths": spark.table("request_paths_latest").count(),
@@ -69,6 +70,7 @@ def run(
     cfg: FinalizeConfig | None = None,
     max_files_per_trigger: int = 1000,
     provisional: bool = True,
+    lb_logs: str | None = None,
 ) -> dict[str, Any]:
     cfg = cfg or FinalizeConfig()
     tables = Tables.local(warehouse)
@@ -82,6 +84,7 @@ def run(
         cfg,
         max_files_per_trigger=max_files_per_trigger,
         provisional=provisional,
+        lb_logs_root=str(Path(lb_logs).resolve()) if lb_logs else None,
     )
     as_of = _utc(as_of or datetime.now(UTC))
     for done in finalize(spark, tables, cfg, as_of=as_of):
@@ -97,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--landing", required=True, help="landing directory (the agent's prefix, holding v1/)")
     ap.add_argument("--warehouse", required=True, help="directory for the local Delta tables and checkpoints")
+    ap.add_argument("--lb-logs", help="directory of ALB access-log files (*.log.gz), read recursively")
     ap.add_argument("--as-of", help="treat this UTC instant as now when closing windows (ISO 8601)")
     ap.add_argument("--window-minutes", type=int, default=5)
     ap.add_argument("--max-lateness-minutes", type=int, default=15)
@@ -107,7 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     spark = local_session(args.warehouse)
     try:
         summary = run(
-            spark, args.landing, args.warehouse, as_of=as_of, cfg=cfg, provisional=not args.no_provisional
+            spark,
+            args.landing,
+            args.warehouse,
+            as_of=as_of,
+            cfg=cfg,
+            provisional=not args.no_provisional,
+            lb_logs=args.lb_logs,
         )
     finally:
         spark.stop()

@@ -25,6 +25,7 @@ from .finalize import (
     window_inputs,
 )
 from .gold import PROVISIONAL_SCHEMA
+from .lb_logs import attach_lb_hops, lb_window, start_lb_stream
 from .silver import conform as _conform
 from .silver import (
     dedup_by_record_id,
@@ -164,7 +165,11 @@ def upsert_provisional(
     start, end = todo[0], todo[-1] + timedelta(minutes=cfg.window_minutes)
     obs, pods, svcs = window_inputs(spark, tables, start, end, cfg)
     params = correlate_params(start, end, cfg, is_final=False)
-    paths = correlate(obs.localCheckpoint(eager=True), pods, svcs, params).paths
+    obs = obs.localCheckpoint(eager=True)
+    paths = correlate(obs, pods, svcs, params).paths
+    # The LB hop where the LB's logs have landed already (they arrive minutes later).
+    lb = lb_window(spark, tables, start, end, timedelta(minutes=cfg.pad_minutes))
+    paths = attach_lb_hops(paths, obs, lb, pods, svcs, params).paths
     paths = paths.filter(F.col("window_start").isin([F.lit(w).cast("timestamp") for w in todo]))
     paths = _conform(paths.withColumn("computed_at", F.current_timestamp()), PROVISIONAL_SCHEMA)
     paths = paths.localCheckpoint(eager=True)
@@ -221,6 +226,7 @@ def run_available_now(
     platform: Platform = "local",
     max_files_per_trigger: int = 1000,
     provisional: bool = True,
+    lb_logs_root: str | None = None,
 ) -> None:
     """The whole streaming tier once, in dependency order, each query until caught up."""
     for table in contract.TABLES:
@@ -233,6 +239,8 @@ def run_available_now(
             platform=platform,
             max_files_per_trigger=max_files_per_trigger,
         ).awaitTermination()
+    if lb_logs_root is not None:
+        start_lb_stream(spark, tables, lb_logs_root, checkpoint_root, platform=platform).awaitTermination()
     # Downstream of Bronze each micro-batch costs a MERGE or a correlation pass, so the
     # small-trigger setting (exercising many Bronze batches) stops at Bronze.
     start_inventory_stream(spark, tables, checkpoint_root).awaitTermination()
