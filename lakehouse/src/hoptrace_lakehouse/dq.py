@@ -26,7 +26,8 @@ DQ_SCHEMA = StructType(
         StructField("window_end", TimestampType()),
         StructField("check", StringType()),
         StructField("scope", StringType()),
-        StructField("status", StringType()),  # pass | fail | no_data
+        # pass | fail | no_data; monitor feedback adds skipped (metrics not available yet)
+        StructField("status", StringType()),
         StructField("value", DoubleType()),
         StructField("threshold", DoubleType()),
         StructField("details", StringType()),
@@ -288,5 +289,10 @@ def write_checks(
     cfg: DQConfig | None = None,
 ) -> DataFrame:
     results = run_checks(spark, tables, ws, we, as_of=as_of, cfg=cfg).localCheckpoint(eager=True)
-    tables.overwrite(results, "ops.dq_results", replace_where=f"window_start = {_ts_sql(ws)}")
+    # Monitor feedback rows (monitor_feedback.py) share the table and window starts.
+    tables.overwrite(
+        results,
+        "ops.dq_results",
+        replace_where=f"window_start = {_ts_sql(ws)} AND `check` NOT LIKE 'monitor_%'",
+    )
     return results

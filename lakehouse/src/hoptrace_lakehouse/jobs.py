@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 
 from pyspark.sql import SparkSession
 
+from . import monitor_feedback
 from .dq import write_checks
 from .finalize import FinalizeConfig, _utc, backfill, finalize, plan_windows
 from .gold import create_latest_view
+from .lb_logs import start_lb_stream
 from .maintenance import MaintenanceResult, run_maintenance
 from .streaming import start_continuous
 from .tables import Tables, ensure_tables
@@ -30,6 +32,15 @@ def streaming_job(spark: SparkSession, catalog: str, landing_root: str, checkpoi
     """Continuous job: Auto Loader -> Bronze -> Silver -> provisional Gold, until stopped."""
     tables = setup(spark, catalog)
     start_continuous(spark, tables, landing_root, checkpoint_root, platform="databricks")
+    spark.streams.awaitAnyTermination()
+
+
+def lb_logs_job(spark: SparkSession, catalog: str, lb_logs_root: str, checkpoint_root: str) -> None:
+    """Continuous task beside the streaming tier: Auto Loader over the ALB log prefix ->
+    ``bronze.lb_access_logs``, until stopped. Its own task, so a broken LB log delivery
+    never stops the agents' streams."""
+    tables = setup(spark, catalog)
+    start_lb_stream(spark, tables, lb_logs_root, checkpoint_root, platform="databricks", available_now=False)
     spark.streams.awaitAnyTermination()
 
 
@@ -86,3 +97,28 @@ def data_quality_job(spark: SparkSession, catalog: str, lookback_hours: int = 2)
     )
     for r in rows:
         write_checks(spark, tables, _utc(r["window_start"]), _utc(r["window_end"]), as_of=as_of)
+
+
+# --- Lakehouse Monitoring feedback (monitor_feedback.py) ---
+
+MONITOR_FEEDBACK_PARAMETERS = monitor_feedback.PARAMETERS
+
+
+def refresh_monitors_job(catalog: str, timeout_minutes: int = 40) -> dict[str, str]:
+    """Refresh every quality monitor of the bundle and wait, so the feedback task that
+    depends on this one judges metrics that include the latest finalized windows."""
+    from databricks.sdk import WorkspaceClient  # preinstalled on Databricks Runtime
+
+    names = [f"{catalog}.{spec.key}" for spec in monitor_feedback.MONITORED]
+    return monitor_feedback.refresh_monitors(
+        WorkspaceClient().quality_monitors, names, timeout_s=timeout_minutes * 60.0
+    )
+
+
+def monitor_feedback_job(spark: SparkSession, catalog: str, params: dict[str, str]) -> None:
+    """Judge the latest settled monitor window into ops.dq_results; fail the task (and
+    so notify alert_recipients) when a signal fails."""
+    tables = setup(spark, catalog)
+    th = monitor_feedback.MonitorThresholds.from_params(params)
+    results = monitor_feedback.write_feedback(spark, tables, as_of=datetime.now(UTC), th=th)
+    monitor_feedback.raise_on_fail(results)

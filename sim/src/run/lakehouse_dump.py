@@ -1,7 +1,7 @@
 """Runs the lakehouse locally over a landing directory (the local runner's ``run``)
 and writes what the scorecard reads as JSON lines, in one Spark session:
 
-    python lakehouse_dump.py LANDING WAREHOUSE AS_OF OUT_DIR
+    python lakehouse_dump.py LANDING WAREHOUSE AS_OF OUT_DIR [LB_LOGS]
 
 OUT_DIR receives summary.json and one <table>.jsonl per table read.
 """
@@ -28,12 +28,20 @@ TABLES = (
 
 
 def main(argv: list[str]) -> int:
-    landing, warehouse, as_of, out = argv
+    landing, warehouse, as_of, out = argv[:4]
+    lb_logs = argv[4] if len(argv) > 4 else None
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     spark = local_session(warehouse)
     try:
-        summary = run(spark, landing, warehouse, as_of=datetime.fromisoformat(as_of), cfg=FinalizeConfig())
+        summary = run(
+            spark,
+            landing,
+            warehouse,
+            as_of=datetime.fromisoformat(as_of),
+            cfg=FinalizeConfig(),
+            lb_logs=lb_logs,
+        )
         tables = Tables.local(warehouse)
         for key in TABLES:
             rows = tables.read(spark, key).toJSON().collect()
