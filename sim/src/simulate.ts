@@ -8,6 +8,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync }
 import { dirname, join, relative } from 'node:path';
 import { FAULT_MEANING, type SimConfig } from './config.ts';
 import { accessLine } from './emit/access.ts';
+import { type AlbReport, writeAlbLogs } from './emit/alb.ts';
 import { calicoRecords } from './emit/calico.ts';
 import { type CriLine, criRecords, podLogDir, writeContainerLog } from './emit/cri.ts';
 import { writeDriftFiles } from './emit/drift.ts';
@@ -80,6 +81,8 @@ export interface Manifest {
     readonly drift: { node: string; files: string[] }[];
     readonly rotated_away: number;
   };
+  /** ALB access-log files (`alb/AWSLogs/…`, delivered at `available_at`) and the LB-only requests in them. */
+  readonly alb: AlbReport;
   /** sha256 of every file written, by path. */
   readonly files: Record<string, string>;
 }
@@ -317,6 +320,8 @@ export function simulate(cfg: SimConfig, outDir: string): Manifest {
   );
   markTruthFaults(traffic.requests, plan, churn);
   write('truth.jsonl', traffic.requests.map((r) => `${JSON.stringify(r)}\n`).join(''));
+  // The cloud load balancers' own access logs: AWS delivers them to S3, no agent involved.
+  const alb = writeAlbLogs(cluster, traffic.requests, root.fork('alb'), write);
   const drift = writeDriftFiles(root, cluster, plan.drift, write);
 
   const count = (e: EvidenceKind) =>
@@ -396,6 +401,7 @@ export function simulate(cfg: SimConfig, outDir: string): Manifest {
       drift,
       rotated_away: rotatedAway,
     },
+    alb,
     files,
   };
   writeFileSync(join(outDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
