@@ -60,7 +60,7 @@ test('Spark infers exactly the contract schema from the agent Parquet of every t
   timeout: 240_000,
 }, async () => {
   const out = tempDir();
-  execFileSync(process.execPath, ['scripts/demo.ts'], {
+  execFileSync(process.execPath, ['scripts/demo-replay.ts'], {
     env: { ...process.env, HOPTRACE_DEMO_OUT: out },
     stdio: 'ignore',
   });

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { makeConfig, parseDurationS, parseFaults, type SimConfig } from '../src/config.ts';
 import { runCluster } from '../src/run/cluster.ts';
-import { formatScorecard, runLakehouse, score } from '../src/run/score.ts';
+import { finalAsOf, formatScorecard, runLakehouse, score } from '../src/run/score.ts';
 import type { TruthRequest } from '../src/truth.ts';
 
 const USAGE = `usage: node sim/bin/e2e.ts --out DIR [--seed N] [--nodes N] [--duration D] [--rate R]
@@ -62,7 +62,7 @@ async function main(argv: string[]): Promise<number> {
   });
   if (run.failedAgents.length) say(`agents that did not exit cleanly: ${run.failedAgents.join(', ')}`);
   say(`OTLP: ${run.otlp.spans} spans in ${run.otlp.requests} requests sent (${run.otlp.rejectedSpans} rejected)`);
-  const asOf = new Date(Date.parse(run.manifest.end) + 20 * 60_000).toISOString();
+  const asOf = finalAsOf(run.manifest.end);
   say(`running the lakehouse locally (as of ${asOf}); this takes a few minutes`);
   const out = runLakehouse(run.landing, join(dir, 'warehouse'), asOf, join(dir, 'lakehouse'));
   say('scoring');

@@ -23,6 +23,7 @@ import {
   testClient,
 } from '../../../test/support/s3-server.ts';
 import type { SimConfig } from '../config.ts';
+import { createLiveFiles, loadNodeFiles, replayFiles } from '../feed/files.ts';
 import { applyChange, type ChangeLine, changeTimeUs, feedKubernetes } from '../feed/kubernetes.ts';
 import { type OtlpRequestLine, sendOtlp } from '../feed/otlp.ts';
 import { type Manifest, simulate } from '../simulate.ts';
@@ -41,6 +42,11 @@ export interface ClusterRunOptions {
   readonly leadS?: number;
   /** Land odd-numbered nodes in the S3-compatible test server (needs the Python environment with moto). */
   readonly s3?: boolean;
+  /**
+   * Append the nodes' container logs and flow files line by line when their lines fall due (`feed/files.ts`)
+   * instead of handing the agents the finished files: the agents then tail growing files and land as on a real node.
+   */
+  readonly live?: boolean;
   readonly progress?: (message: string) => void;
 }
 
@@ -180,6 +186,13 @@ export async function runCluster(opts: ClusterRunOptions): Promise<ClusterRunRes
     AWS_REGION: TEST_REGION,
   };
   const ports = await freePorts(manifest.nodes.length);
+  const live = manifest.nodes.map((n) => {
+    if (!opts.live) return undefined;
+    const root = join(dir, 'live', n.name);
+    const files = loadNodeFiles(join(simDir, n.root), n.skew_us);
+    createLiveFiles(files, root);
+    return { root, files };
+  });
   const agents: AgentProc[] = manifest.nodes.map((n, i) => {
     const adir = join(dir, 'agents', n.name);
     mkdirSync(adir, { recursive: true });
@@ -189,7 +202,8 @@ export async function runCluster(opts: ClusterRunOptions): Promise<ClusterRunRes
       ? `store:\n  type: s3\n  bucket: ${BUCKET}\n  prefix: ${PREFIX}\n  endpoint: ${moto!.endpoint}\n  region: ${TEST_REGION}`
       : `store:\n  type: local\n  dir: ${landing}\n  prefix: ${PREFIX}`;
     const config = join(adir, 'hoptrace.yaml');
-    writeFileSync(config, agentConfig(n.name, adir, join(simDir, n.root), cfg, kubeconfig, ports[i]!, store));
+    const nodeRoot = live[i]?.root ?? join(simDir, n.root);
+    writeFileSync(config, agentConfig(n.name, adir, nodeRoot, cfg, kubeconfig, ports[i]!, store));
     return startAgent({ node: n.name, config, port: ports[i]! }, env, join(adir, 'agent.log'));
   });
   say(`started ${agents.length} agents (${s3Nodes.length ? `${s3Nodes.join(', ')} land in S3` : 'local landing'})`);
@@ -232,6 +246,9 @@ export async function runCluster(opts: ClusterRunOptions): Promise<ClusterRunRes
       feedKubernetes(api, during, { pace, signal: abort.signal }),
       Promise.all(sends),
       Promise.all(restartsDone),
+      Promise.all(
+        live.map((l) => (l ? replayFiles(l.files, l.root, { sinceMs: startMs, signal: abort.signal }) : undefined)),
+      ),
     ]);
     clearInterval(ticker);
     const otlp = (rest[0] as { requests: number; spans: number; rejectedSpans: number }[]).reduce(
@@ -272,6 +289,12 @@ export async function runCluster(opts: ClusterRunOptions): Promise<ClusterRunRes
       say(
         `added the Parquet of a newer agent on ${manifest.faults.drift.map((d) => d.node).join(', ')} (schema drift)`,
       );
+    }
+    // The load balancers' access logs: AWS delivers them to their own prefix (every file is
+    // due by the time the lakehouse runs, 20 minutes after the end).
+    if (manifest.alb.files.length) {
+      cpSync(join(simDir, 'alb'), join(landing, 'alb'), { recursive: true });
+      say(`added ${manifest.alb.files.length} ALB access-log files under ${join(landing, 'alb')}`);
     }
     return { simDir, landing, manifest, s3Nodes, otlp, restarts, failedAgents: failed };
   } finally {
