@@ -55,12 +55,8 @@ export class ParquetEncoder {
     this.running = Array.from({ length: this.workers }, () => undefined);
   }
 
-  /**
-   * Encodes one Arrow IPC stream (ownership of its buffer moves to the
-   * worker). `_columns` is accepted for older callers; every column is
-   * encoded the same way.
-   */
-  encode(ipc: Uint8Array, _columns?: readonly string[]): Promise<Uint8Array> {
+  /** Encodes one Arrow IPC stream (ownership of its buffer moves to the worker). */
+  encode(ipc: Uint8Array): Promise<Uint8Array> {
     const { worker, pending } = this.pick();
     const id = this.nextId++;
     // Transfer needs a buffer of exactly these bytes.
