@@ -44,6 +44,7 @@ def alb_line(
     target_status: str = "200",
     request: str = "GET https://shop.example.com:443/cart HTTP/1.1",
     trace: str = "Root=1-65e3a1b0-0123456789abcdef01234567",
+    user_agent: str = "curl/8",
     actions: str = "forward",
     redirect: str = "-",
     error: str = "-",
@@ -55,7 +56,7 @@ def alb_line(
     tp = "-1" if target == "-" else f"{(end - start).total_seconds():.3f}"
     return (
         f"https {iso(t_to)} {ELB} {client} {target} {rp} {tp} {rp} {status} {target_status} 310 1532 "
-        f'"{request}" "Mozilla/5.0 (X11) \\"quoted\\"" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 '
+        f'"{request}" "{user_agent}" ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 '
         f"{TG if target != '-' else '-'} "
         f'"{trace}" "shop.example.com" "arn:aws:acm:eu-west-1:123456789012:certificate/abcd" 3 {iso(t_from)} '
         f'"{actions}" "{redirect}" "{error}" "{target}" "{target_status}" "-" "-" TID_0a1b2c3d{tail}'
@@ -88,6 +89,7 @@ def test_parser_reads_every_field_and_never_keeps_a_query(spark: SparkSession) -
         start,
         start + timedelta(milliseconds=40),
         request="GET https://shop.example.com:443/cart/7?token=s3cr3t&x=1 HTTP/1.1",
+        user_agent='Mozilla/5.0 (X11) \\"quoted\\"',
     )
     lb_only = alb_line(
         start,
@@ -257,7 +259,13 @@ def test_target_client_and_interval_in_ip_mode(spark: SparkSession, tmp_path: Pa
     a = s.request(RequestSpec(at(1), "cart", ["cart-1"], path="/cart"))
     b = s.request(RequestSpec(at(2), "cart", ["cart-1"], path="/cart"))
     c = s.request(RequestSpec(at(3), "cart", ["cart-1"], path="/cart"))
+    d = s.request(RequestSpec(at(4), "cart", ["cart-1"], path="/cart"))
+    e = s.request(RequestSpec(at(5), "cart", ["cart-1"], path="/cart", user_agent="okhttp/4.12"))
     lines = [
+        # e's LB record carries another client's User-Agent: another request.
+        alb_line(at(5), at(5) + timedelta(milliseconds=20), trace="-"),
+        # d's LB record saw its target answer 503, the ingress logged 200: another request.
+        alb_line(at(4), at(4) + timedelta(milliseconds=20), status="503", target_status="503", trace="-"),
         alb_line(at(1), at(1) + timedelta(milliseconds=20), trace="-"),
         # b's LB record names another client than the ingress's X-Forwarded-For: no match.
         alb_line(at(2), at(2) + timedelta(milliseconds=20), client="198.51.100.4:4000", trace="-"),
@@ -280,6 +288,8 @@ def test_target_client_and_interval_in_ip_mode(spark: SparkSession, tmp_path: Pa
     # The ingress log's own hop stays where no LB record matched.
     assert [h["evidence"] for h in pb["hops"] if h["kind"] == "client_to_ingress"] == ["ingress_log"]
     assert _lb_hop(one(paths, path_id=c.root_record_id)) is None
+    assert _lb_hop(one(paths, path_id=d.root_record_id)) is None
+    assert _lb_hop(one(paths, path_id=e.root_record_id)) is None
 
 
 def test_instance_mode_via_node_port(spark: SparkSession, tmp_path: Path) -> None:

@@ -560,12 +560,15 @@ def attach_lb_hops(
         "end_time",
         "method",
         "path",
+        "status",
         "client_ip",
         "lb_ip",
         _pod_key(F.col("ingress_namespace"), F.col("ingress_pod")).alias("p_key"),
     ).join(
         obs.select(
-            F.col("record_id").alias("path_id"), F.col("amzn_trace_id").alias("p_amzn")
+            F.col("record_id").alias("path_id"),
+            F.col("amzn_trace_id").alias("p_amzn"),
+            F.substring("user_agent", 1, USER_AGENT_MAX).alias("p_ua"),
         ).dropDuplicates(["path_id"]),
         "path_id",
         "left",
@@ -603,6 +606,8 @@ def attach_lb_hops(
         F.col("method").alias("l_method"),
         F.col("path").alias("l_path"),
         F.col("client_ip").alias("l_client"),
+        F.col("target_status_code").alias("l_status"),
+        F.col("user_agent").alias("l_ua"),
         F.coalesce("request_creation_time", "event_time").alias("l_from"),
         F.col("event_time").alias("l_to"),
     )
@@ -619,6 +624,11 @@ def attach_lb_hops(
             & (F.unix_micros("end_time") <= F.unix_micros("l_to") + tol)
             # The ingress knows the client only behind X-Forwarded-For (then lb_ip is its peer).
             & (F.col("lb_ip").isNull() | (F.col("client_ip") == F.col("l_client")))
+            # The LB logs the status its target (the ingress) answered: two requests to one
+            # pod with the same method and path in the same second are told apart by it.
+            & (F.col("status").isNull() | F.col("l_status").isNull() | (F.col("status") == F.col("l_status")))
+            # Both log the client's User-Agent (each cut to the same bound).
+            & (F.col("p_ua").isNull() | F.col("l_ua").isNull() | (F.col("p_ua") == F.col("l_ua")))
         )
         .select(
             "path_id",

@@ -52,6 +52,9 @@ HOPS_SCHEMA = StructType(
         StructField("parent_span_id", StringType()),
         # Root of X-Amzn-Trace-Id when the proxy logs it: the key to the load balancer's record.
         StructField("amzn_trace_id", StringType()),
+        # The client's User-Agent as the proxy logged it (bounded by the contract): the load
+        # balancer logs it too, which tells apart requests that agree on everything else.
+        StructField("user_agent", StringType()),
         StructField("src_ip", StringType()),
         StructField("src_port", IntegerType()),
         StructField("dst_ip", StringType()),
@@ -248,6 +251,7 @@ def normalize_http(df: DataFrame) -> DataFrame:
         F.col("span_id"),
         F.lit(None).cast("string").alias("parent_span_id"),
         F.col("amzn_trace_id"),
+        F.col("user_agent"),
         F.when(server, F.col("downstream_remote_ip")).otherwise(F.col("upstream_local_ip")).alias("src_ip"),
         F.when(server, F.col("downstream_remote_port"))
         .otherwise(F.col("upstream_local_port"))

@@ -89,6 +89,7 @@ class RequestSpec:
     # ingress-nginx's own upstreaminfo log: stamped to the second, no start time, the
     # Service named only in its upstream name (<namespace>-<service>-<port>)
     nginx_log: bool = False
+    user_agent: str = "curl/8"
 
 
 @dataclass
@@ -482,7 +483,7 @@ class Scenario:
             upstream_local_port=local_port if spec.logs_local_port and spec.attempts else None,
             bytes_received=120,
             bytes_sent=512,
-            user_agent="curl/8",
+            user_agent=spec.user_agent,
         )
         self.landing.add("http_requests", row)
         truth = Truth(
