@@ -14,8 +14,10 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TableBatch } from '../agent/src/batch/table-batch.ts';
 import { parseConfig } from '../agent/src/config/load.ts';
 import type { SourceConfig } from '../agent/src/config/schema.ts';
+import { TABLES } from '../agent/src/contract/generated.ts';
 import { defaultEncodeWorkers, ParquetEncoder } from '../agent/src/encode/parquet-encoder.ts';
 import { silentLogger } from '../agent/src/ops/logger.ts';
 import { AGENT_VERSION, AgentMetrics } from '../agent/src/ops/metrics.ts';
@@ -132,10 +134,10 @@ async function runOne(workload: Workload, stage: Stage, lines: number): Promise<
       metrics,
       silentLogger,
     );
-    // Start and warm every encoder worker (loading the wasm, its first call several times slower) outside the clock.
+    // Start and warm every encoder worker (thread start, module loading) outside the clock, with an empty file each.
     const pool = encoder;
     await Promise.all(
-      Array.from({ length: pool.workers }, () => pool.encode(new Uint8Array(0)).catch(() => undefined)),
+      Array.from({ length: pool.workers }, () => pool.encode(new TableBatch(TABLES.flows, 0, 0, () => {}).toColumns())),
     );
   }
   const ctx: SourceContext = {

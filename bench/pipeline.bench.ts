@@ -9,7 +9,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { TableName } from '../agent/src/contract/generated.ts';
+import { TableBatch } from '../agent/src/batch/table-batch.ts';
+import { TABLES, type TableName } from '../agent/src/contract/generated.ts';
 import { defaultEncodeWorkers, ParquetEncoder } from '../agent/src/encode/parquet-encoder.ts';
 import { silentLogger } from '../agent/src/ops/logger.ts';
 import { AGENT_VERSION, AgentMetrics } from '../agent/src/ops/metrics.ts';
@@ -75,9 +76,11 @@ async function runOne(table: TableName, rows: number): Promise<Result> {
     metrics,
     silentLogger,
   );
-  // Start and warm every encoder worker (loading the wasm, its first call several times slower) outside the clock.
+  // Start and warm every encoder worker (thread start, module loading) outside the clock, with an empty file each.
   await Promise.all(
-    Array.from({ length: encoder.workers }, () => encoder.encode(new Uint8Array(0)).catch(() => undefined)),
+    Array.from({ length: encoder.workers }, () =>
+      encoder.encode(new TableBatch(TABLES.flows, 0, 0, () => {}).toColumns()),
+    ),
   );
   pipeline.accept('bench', records.slice(0, 100));
   await pipeline.flushAll();

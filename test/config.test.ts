@@ -82,6 +82,17 @@ sources:
   assert.match(text, /sources\.1\.type: /);
 });
 
+test('the Parquet codec is one of zstd, gzip, none: snappy (no native codec) is refused by name', () => {
+  assert.equal(
+    parseConfig(`${minimal}encode: { compression: gzip }\n`, '/c.yaml', { NODE_NAME: 'n' }).encode.compression,
+    'gzip',
+  );
+  assert.match(
+    problemsOf(`${minimal}encode: { compression: snappy }\n`).join(),
+    /encode\.compression: .*"zstd"\|"gzip"\|"none"/,
+  );
+});
+
 test('missing environment, missing node name and broken YAML are clear errors', () => {
   assert.ok(
     problemsOf(`${minimal}node_name: \${env:NOPE}\n`, {}).includes(

@@ -98,7 +98,7 @@ test('pyarrow reads back exactly what the agent wrote', async () => {
   const batch = new TableBatch(TABLES.http_requests, 0, Date.now(), (c) => truncated.push(c));
   for (const r of rows) batch.append(r as unknown as Record<string, unknown>, r.event_time);
   const encoder = new ParquetEncoder({ compression: 'zstd', rowGroupRows: 1000, createdBy: 'hoptrace version 0.1.0' });
-  const bytes = await encoder.encode(batch.toIPC());
+  const bytes = await encoder.encode(batch.toColumns());
   await encoder.close();
   const path = join(dir, 'http.parquet');
   writeFileSync(path, bytes);
@@ -195,7 +195,7 @@ test('maps, booleans and nested lists of structs round-trip (k8s_objects)', asyn
   batch.append(svc, base);
   const encoder = new ParquetEncoder({ compression: 'zstd', rowGroupRows: 1000, createdBy: 'hoptrace version 0.1.0' });
   const path = join(dir, 'k8s.parquet');
-  writeFileSync(path, await encoder.encode(batch.toIPC()));
+  writeFileSync(path, await encoder.encode(batch.toColumns()));
   await encoder.close();
   const got = await runPython<{ rows: Record<string, unknown>[]; labels_type: string }>(
     `

@@ -1,14 +1,8 @@
-// One open batch: the rows of one table and one event hour, held as Arrow
+// One open batch: the rows of one table and one event hour, held as typed-array
 // columns (not row objects) until the batch rolls into a Parquet file.
-import { makeData, RecordBatch, Schema, Struct, Table, tableToIPC } from 'apache-arrow';
 import type { TableSchema } from '../contract/schema.ts';
-import {
-  arrowFields,
-  builderFor,
-  type ColumnBuilder,
-  InvalidValue,
-  type TruncationObserver,
-} from '../encode/columns.ts';
+import { builderFor, type ColumnBuilder, InvalidValue, type TruncationObserver } from '../encode/columns.ts';
+import type { ColumnBatch } from '../encode/parquet-encoder.ts';
 
 export class TableBatch {
   readonly schema: TableSchema;
@@ -51,11 +45,8 @@ export class TableBatch {
     return undefined;
   }
 
-  /** Arrow IPC stream of the rows, for the encoder worker. */
-  toIPC(): Uint8Array {
-    const children = this.builders.map((b) => b.finish());
-    const fields = arrowFields(this.schema.columns, this.builders);
-    const data = makeData({ type: new Struct(fields), length: this.rows, nullCount: 0, children });
-    return tableToIPC(new Table([new RecordBatch(new Schema(fields), data)]), 'stream');
+  /** A copy of the rows as plain columns, for the encoder (which may take its buffers). */
+  toColumns(): ColumnBatch {
+    return { schema: this.schema, columns: this.builders.map((b) => b.finish()) };
   }
 }

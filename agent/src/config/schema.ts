@@ -134,7 +134,7 @@ export const configSchema = z
       .prefault({}),
     encode: z
       .object({
-        compression: z.enum(['zstd', 'snappy', 'none']).default('zstd').describe('Parquet compression codec.'),
+        compression: z.enum(['zstd', 'gzip', 'none']).default('zstd').describe('Parquet compression codec.'),
         row_group_rows: z.number().int().min(1000).default(100_000).describe('Rows per Parquet row group.'),
         workers: z
           .number()

@@ -1,25 +1,13 @@
-// Append-only Arrow column builders over growable typed arrays, built from the
+// Append-only column builders over growable typed arrays, built from the
 // contract's schema. They avoid apache-arrow's generic builders, which are
-// several times slower and allocate per value. They check each value against
+// several times slower and allocate per value. `finish` hands over
+// plain typed arrays (column-data.ts) that the Parquet writer reads directly. They check each value against
 // the contract as it goes in (types, ranges, required columns; the same rules
 // as contract/validate.ts, in the same pass as the append) and enforce the
 // string bounds (a privacy and memory guarantee).
-import {
-  Bool,
-  type Data,
-  type DataType,
-  Field,
-  Float64,
-  Int32,
-  Int64,
-  List,
-  Map_,
-  makeData,
-  Struct,
-  TimestampMicrosecond,
-  Utf8,
-} from 'apache-arrow';
-import type { Column, ColumnType } from '../contract/schema.ts';
+
+import type { ColumnType } from '../contract/schema.ts';
+import type { ColumnData, MapData, Utf8Data } from './column-data.ts';
 
 /** Called when a string value was cut to its column's bound. */
 export type TruncationObserver = (column: string) => void;
@@ -71,7 +59,7 @@ class Validity {
     for (let i = length; i < end; i++) if (!(this.bits[i >> 3]! & (1 << (i & 7)))) this.nulls--;
   }
   bitmap(length: number): Uint8Array | undefined {
-    return this.nulls ? this.bits.subarray(0, (length + 7) >> 3) : undefined;
+    return this.nulls ? this.bits.slice(0, (length + 7) >> 3) : undefined;
   }
 }
 
@@ -82,7 +70,6 @@ function grow<T extends Uint8Array | Int32Array | Float64Array>(a: T, min: numbe
 }
 
 export interface ColumnBuilder {
-  readonly type: DataType;
   readonly length: number;
   /**
    * Appends a value (null/undefined for null); returns the bytes it added.
@@ -95,12 +82,11 @@ export interface ColumnBuilder {
   appendNull(): void;
   /** Drops the entries from `length` on (a row that failed part-way). */
   truncate(length: number): void;
-  /** Snapshot of the column as Arrow data (valid until the builder is reused). */
-  finish(): Data;
+  /** Copy of the column's entries: the builder may go on appending, and the copy may be transferred. */
+  finish(): ColumnData;
 }
 
 class Utf8Builder implements ColumnBuilder {
-  readonly type = new Utf8();
   length = 0;
   private offsets = new Int32Array(64);
   private bytes = new Uint8Array(1024);
@@ -171,22 +157,20 @@ class Utf8Builder implements ColumnBuilder {
     this.length = length;
     this.last = undefined;
   }
-  finish(): Data {
+  finish(): Utf8Data {
     const n = this.length;
-    return makeData({
-      type: this.type,
+    return {
+      kind: 'utf8',
       length: n,
-      nullCount: this.validity.nulls,
-      nullBitmap: this.validity.bitmap(n),
-      valueOffsets: this.offsets.subarray(0, n + 1),
-      data: this.bytes.subarray(0, this.offsets[n]!),
-    });
+      validity: this.validity.bitmap(n),
+      offsets: this.offsets.slice(0, n + 1),
+      bytes: this.bytes.slice(0, this.offsets[n]!),
+    };
   }
 }
 
 /** int32 and float64: one typed array of values plus validity. */
 class NumberBuilder<A extends Int32Array | Float64Array> implements ColumnBuilder {
-  readonly type: Int32 | Float64;
   length = 0;
   private values: A;
   private readonly width: number;
@@ -194,10 +178,9 @@ class NumberBuilder<A extends Int32Array | Float64Array> implements ColumnBuilde
   private readonly name: string;
   private readonly nullable: boolean;
   private readonly int32: boolean;
-  constructor(name: string, nullable: boolean, type: Int32 | Float64, values: A) {
+  constructor(name: string, nullable: boolean, values: A) {
     this.name = name;
     this.nullable = nullable;
-    this.type = type;
     this.values = values;
     this.width = values.BYTES_PER_ELEMENT;
     this.int32 = values instanceof Int32Array;
@@ -231,15 +214,12 @@ class NumberBuilder<A extends Int32Array | Float64Array> implements ColumnBuilde
     this.validity.truncate(length, this.length);
     this.length = length;
   }
-  finish(): Data {
+  finish(): ColumnData {
     const n = this.length;
-    return makeData({
-      type: this.type as Int32,
-      length: n,
-      nullCount: this.validity.nulls,
-      nullBitmap: this.validity.bitmap(n),
-      data: this.values.subarray(0, n) as Int32Array,
-    });
+    const validity = this.validity.bitmap(n);
+    return this.values instanceof Int32Array
+      ? { kind: 'int32', length: n, validity, values: this.values.slice(0, n) }
+      : { kind: 'float64', length: n, validity, values: (this.values as Float64Array).slice(0, n) };
   }
 }
 
@@ -248,13 +228,11 @@ class Int64Builder implements ColumnBuilder {
   length = 0;
   private words = new Int32Array(128);
   private readonly validity = new Validity();
-  readonly type: Int64 | TimestampMicrosecond;
   private readonly name: string;
   private readonly nullable: boolean;
-  constructor(name: string, nullable: boolean, type: Int64 | TimestampMicrosecond) {
+  constructor(name: string, nullable: boolean) {
     this.name = name;
     this.nullable = nullable;
-    this.type = type;
   }
   append(value: unknown): number {
     if (value == null) {
@@ -285,20 +263,13 @@ class Int64Builder implements ColumnBuilder {
     this.validity.truncate(length, this.length);
     this.length = length;
   }
-  finish(): Data {
+  finish(): ColumnData {
     const n = this.length;
-    return makeData({
-      type: this.type as Int64,
-      length: n,
-      nullCount: this.validity.nulls,
-      nullBitmap: this.validity.bitmap(n),
-      data: new BigInt64Array(this.words.buffer, 0, n),
-    });
+    return { kind: 'int64', length: n, validity: this.validity.bitmap(n), words: this.words.slice(0, 2 * n) };
   }
 }
 
 class BoolBuilder implements ColumnBuilder {
-  readonly type = new Bool();
   length = 0;
   private readonly values = new Bits();
   private readonly validity = new Validity();
@@ -332,21 +303,19 @@ class BoolBuilder implements ColumnBuilder {
     this.validity.truncate(length, this.length);
     this.length = length;
   }
-  finish(): Data {
+  finish(): ColumnData {
     const n = this.length;
-    return makeData({
-      type: this.type,
+    return {
+      kind: 'bool',
       length: n,
-      nullCount: this.validity.nulls,
-      nullBitmap: this.validity.bitmap(n),
-      data: this.values.bits.subarray(0, (n + 7) >> 3),
-    });
+      validity: this.validity.bitmap(n),
+      bits: this.values.bits.slice(0, (n + 7) >> 3),
+    };
   }
 }
 
 /** Lists are never null: a missing list is written empty. Elements may not be null. */
 class ListBuilder implements ColumnBuilder {
-  readonly type: List;
   length = 0;
   private offsets = new Int32Array(64);
   private readonly child: ColumnBuilder;
@@ -354,7 +323,6 @@ class ListBuilder implements ColumnBuilder {
   constructor(name: string, child: ColumnBuilder) {
     this.name = name;
     this.child = child;
-    this.type = new List(new Field('element', child.type, false));
   }
   append(value: unknown): number {
     let count = 0;
@@ -381,20 +349,13 @@ class ListBuilder implements ColumnBuilder {
     this.child.truncate(this.offsets[Math.min(length, this.length)]!);
     if (length < this.length) this.length = length;
   }
-  finish(): Data {
+  finish(): ColumnData {
     const n = this.length;
-    return makeData({
-      type: this.type,
-      length: n,
-      nullCount: 0,
-      valueOffsets: this.offsets.subarray(0, n + 1),
-      child: this.child.finish(),
-    });
+    return { kind: 'list', length: n, offsets: this.offsets.slice(0, n + 1), child: this.child.finish() };
   }
 }
 
 class StructBuilder implements ColumnBuilder {
-  readonly type: Struct;
   length = 0;
   private readonly validity = new Validity();
   private readonly columns: readonly { name: string; builder: ColumnBuilder; nullable: boolean }[];
@@ -408,7 +369,6 @@ class StructBuilder implements ColumnBuilder {
     this.name = name;
     this.nullable = nullable;
     this.columns = columns;
-    this.type = new Struct(columns.map((c) => new Field(c.name, c.builder.type, c.nullable)));
   }
   append(value: unknown): number {
     if (value == null) {
@@ -437,21 +397,19 @@ class StructBuilder implements ColumnBuilder {
     this.validity.truncate(length, this.length);
     this.length = length;
   }
-  finish(): Data {
+  finish(): ColumnData {
     const n = this.length;
-    return makeData({
-      type: this.type,
+    return {
+      kind: 'struct',
       length: n,
-      nullCount: this.validity.nulls,
-      nullBitmap: this.validity.bitmap(n),
+      validity: this.validity.bitmap(n),
       children: this.columns.map((c) => c.builder.finish()),
-    });
+    };
   }
 }
 
 /** map<string,string> from a plain object; entries keep insertion order. Never null: a missing map is written empty. */
 class MapBuilder implements ColumnBuilder {
-  readonly type: Map_<Utf8, Utf8>;
   length = 0;
   private offsets = new Int32Array(64);
   private readonly keys: Utf8Builder;
@@ -461,8 +419,6 @@ class MapBuilder implements ColumnBuilder {
     this.name = name;
     this.keys = new Utf8Builder(name, false, maxLength, onTruncate);
     this.values = new Utf8Builder(name, true, maxLength, onTruncate);
-    const entries = new Struct([new Field('key', new Utf8(), false), new Field('value', new Utf8(), true)]);
-    this.type = new Map_(new Field('key_value', entries, false), false);
   }
   append(value: unknown): number {
     let count = 0;
@@ -490,25 +446,17 @@ class MapBuilder implements ColumnBuilder {
     this.values.truncate(entries);
     if (length < this.length) this.length = length;
   }
-  finish(): Data {
+  finish(): MapData {
     const n = this.length;
-    const entries = makeData({
-      type: (this.type.children[0] as Field<Struct>).type,
-      length: this.keys.length,
-      nullCount: 0,
-      children: [this.keys.finish(), this.values.finish()],
-    });
-    return makeData({
-      type: this.type,
+    return {
+      kind: 'map',
       length: n,
-      nullCount: 0,
-      valueOffsets: this.offsets.subarray(0, n + 1),
-      child: entries,
-    });
+      offsets: this.offsets.slice(0, n + 1),
+      keys: this.keys.finish(),
+      values: this.values.finish(),
+    };
   }
 }
-
-const timestampType = () => new TimestampMicrosecond('UTC');
 
 /**
  * A builder for one column; `nullable` false makes a null a contract
@@ -524,13 +472,12 @@ export function builderFor(
     case 'string':
       return new Utf8Builder(name, nullable, type.maxLength, onTruncate);
     case 'int32':
-      return new NumberBuilder(name, nullable, new Int32(), new Int32Array(64));
+      return new NumberBuilder(name, nullable, new Int32Array(64));
     case 'int64':
-      return new Int64Builder(name, nullable, new Int64());
     case 'timestamp':
-      return new Int64Builder(name, nullable, timestampType());
+      return new Int64Builder(name, nullable);
     case 'double':
-      return new NumberBuilder(name, nullable, new Float64(), new Float64Array(64));
+      return new NumberBuilder(name, nullable, new Float64Array(64));
     case 'bool':
       return new BoolBuilder(name, nullable);
     case 'list':
@@ -548,9 +495,4 @@ export function builderFor(
         })),
       );
   }
-}
-
-/** Arrow fields for a table, in column order. */
-export function arrowFields(columns: readonly Column[], builders: readonly ColumnBuilder[]): Field[] {
-  return columns.map((c, i) => new Field(c.name, builders[i]!.type, c.nullable));
 }

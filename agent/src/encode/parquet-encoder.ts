@@ -1,18 +1,22 @@
 // Main-thread side of the Parquet encoder: a small pool of worker threads, so
-// that encoding (the larger half of the pipeline's CPU) can use more than one
-// core. Workers start on demand; a request goes to the worker with the least
+// that encoding runs beside the main thread and can use more than one core. Workers start on demand; a request goes to the worker with the least
 // work. A worker that dies is replaced on the next request; the requests it
 // had fail with a clear error and the caller retries them (the batch is still
 // in memory). The pool encodes in any order: the pipeline commits in order.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import type { TableSchema } from '../contract/schema.ts';
+import { buffersOf, type ColumnData } from './column-data.ts';
+import type { WriteOptions } from './parquet/writer.ts';
 
-export type Compression = 'zstd' | 'snappy' | 'none';
+export type { Compression } from './parquet/writer.ts';
 
-export interface EncodeOptions {
-  readonly compression: Compression;
-  readonly rowGroupRows: number;
-  readonly createdBy: string;
+export type EncodeOptions = WriteOptions;
+
+/** A batch's rows as finished columns, in the schema's column order. */
+export interface ColumnBatch {
+  readonly schema: TableSchema;
+  readonly columns: readonly ColumnData[];
 }
 
 export interface EncoderPoolOptions extends EncodeOptions {
@@ -22,7 +26,7 @@ export interface EncoderPoolOptions extends EncodeOptions {
 
 export interface EncodeRequest extends EncodeOptions {
   readonly id: number;
-  readonly ipc: ArrayBuffer;
+  readonly batch: ColumnBatch;
 }
 
 export type EncodeResponse =
@@ -55,22 +59,23 @@ export class ParquetEncoder {
     this.running = Array.from({ length: this.workers }, () => undefined);
   }
 
-  /** Encodes one Arrow IPC stream (ownership of its buffer moves to the worker). */
-  encode(ipc: Uint8Array): Promise<Uint8Array> {
+  /**
+   * Encodes one batch as a Parquet file. The columns' buffers move to the
+   * worker (they are the batch's copies from TableBatch.toColumns, not the
+   * builders' own): a batch is encoded from a fresh copy on each attempt.
+   */
+  encode(batch: ColumnBatch): Promise<Uint8Array> {
     const { worker, pending } = this.pick();
     const id = this.nextId++;
-    // Transfer needs a buffer of exactly these bytes.
-    const buffer =
-      ipc.byteOffset === 0 && ipc.byteLength === ipc.buffer.byteLength
-        ? (ipc.buffer as ArrayBuffer)
-        : (ipc.slice().buffer as ArrayBuffer);
-    const request: EncodeRequest = { ...this.options, id, ipc: buffer };
+    const request: EncodeRequest = { ...this.options, id, batch };
+    const transfer: ArrayBuffer[] = [];
+    for (const c of batch.columns) buffersOf(c, transfer);
     return new Promise<Uint8Array>((resolve, reject) => {
       pending.set(id, { resolve, reject });
       // Referenced only while work is pending, so an idle encoder never keeps
       // the process alive and a busy one always does.
       worker.ref();
-      worker.postMessage(request, [buffer]);
+      worker.postMessage(request, transfer);
     });
   }
 
@@ -80,7 +85,7 @@ export class ParquetEncoder {
     await Promise.all(workers.map((w) => w.terminate()));
   }
 
-  /** An idle worker first (its wasm memory has already grown), then a new one, then the least busy. */
+  /** An idle worker first (already started and warm), then a new one, then the least busy. */
   private pick(): Running {
     for (const r of this.running) if (r && r.pending.size === 0) return r;
     const free = this.running.indexOf(undefined);

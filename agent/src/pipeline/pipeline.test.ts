@@ -34,10 +34,10 @@ test('with several encodes in flight, files still commit, and emissions acknowle
   let calls = 0;
   const encoder: BatchEncoder = {
     workers: pool.workers,
-    async encode(ipc) {
+    async encode(batch) {
       const call = ++calls;
       maxInFlight = Math.max(maxInFlight, ++inFlight);
-      const bytes = await pool.encode(ipc);
+      const bytes = await pool.encode(batch);
       if (call === 1) await firstHeld;
       if (call === 2) releaseFirst();
       inFlight--;

@@ -5,6 +5,7 @@
 import { TableBatch } from '../batch/table-batch.ts';
 import { TABLES, type TableName } from '../contract/generated.ts';
 import { hourStartUs, nowUs } from '../contract/time.ts';
+import type { ColumnBatch } from '../encode/parquet-encoder.ts';
 import type { Logger } from '../ops/logger.ts';
 import type { AgentMetrics } from '../ops/metrics.ts';
 import { RateLimitedLog } from '../ops/rate-limited-log.ts';
@@ -15,8 +16,8 @@ import type { TableRecord } from './source.ts';
 export interface BatchEncoder {
   /** Encodes that may run at once. */
   readonly workers: number;
-  /** Arrow IPC stream → Parquet file; encodes may finish in any order. */
-  encode(ipc: Uint8Array): Promise<Uint8Array>;
+  /** A batch's columns → Parquet file; encodes may finish in any order. */
+  encode(batch: ColumnBatch): Promise<Uint8Array>;
 }
 
 export interface BatchLimits {
@@ -352,7 +353,7 @@ export class Pipeline {
     for (let attempt = 1; ; attempt++) {
       const started = performance.now();
       try {
-        const bytes = await this.encoder.encode(batch.toIPC());
+        const bytes = await this.encoder.encode(batch.toColumns());
         this.metrics.encodeSeconds.observe({ table }, (performance.now() - started) / 1000);
         return bytes;
       } catch (err) {

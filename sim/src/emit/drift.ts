@@ -7,11 +7,10 @@
 // `spans` with an unknown `schema_version`, and the heartbeat that accounts
 // for those sequence numbers. Copy drift/landing/ over the landing directory
 // (or upload it to the bucket) to inject the fault.
-import { makeData, RecordBatch, Schema, Struct, Table, tableToIPC } from 'apache-arrow';
-import * as pw from 'parquet-wasm';
 import { TABLES, type TableName } from '../../../agent/src/contract/generated.ts';
 import type { Column, ColumnType } from '../../../agent/src/contract/schema.ts';
-import { arrowFields, builderFor } from '../../../agent/src/encode/columns.ts';
+import { builderFor } from '../../../agent/src/encode/columns.ts';
+import { writeParquet } from '../../../agent/src/encode/parquet/writer.ts';
 import type { Cluster } from '../model.ts';
 import type { Rng } from '../rng.ts';
 
@@ -54,20 +53,11 @@ function defaultFor(t: ColumnType, eventUs: number): unknown {
 function parquet(columns: readonly Column[], rows: readonly Record<string, unknown>[]): Uint8Array {
   const builders = columns.map((c) => builderFor(c.name, c.type, () => {}));
   for (const row of rows) for (const [i, c] of columns.entries()) builders[i]!.append(row[c.name]);
-  const fields = arrowFields(columns, builders);
-  const data = makeData({
-    type: new Struct(fields),
-    length: rows.length,
-    nullCount: 0,
-    children: builders.map((b) => b.finish()),
-  });
-  const ipc = tableToIPC(new Table([new RecordBatch(new Schema(fields), data)]), 'stream');
-  const props = new pw.WriterPropertiesBuilder()
-    .setCompression(pw.Compression.ZSTD)
-    .setWriterVersion(pw.WriterVersion.V1)
-    .setCreatedBy('hoptrace-agent 0.2.0-sim')
-    .build();
-  return pw.writeParquet(pw.Table.fromIPCStream(ipc), props);
+  return writeParquet(
+    { name: 'drift', message: 'drift', doc: '', columns },
+    builders.map((b) => b.finish()),
+    { compression: 'zstd', rowGroupRows: 100_000, createdBy: 'hoptrace-agent 0.2.0-sim' },
+  );
 }
 
 const pad2 = (n: number) => String(n).padStart(2, '0');
