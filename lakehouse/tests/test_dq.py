@@ -10,6 +10,7 @@ from helpers import at
 from hoptrace_lakehouse import dq
 from hoptrace_lakehouse.correlate import GAPS_SCHEMA, ISSUES_SCHEMA, OFFSETS_SCHEMA, PATHS_SCHEMA
 from hoptrace_lakehouse.gold import PROVISIONAL_SCHEMA
+from hoptrace_lakehouse.lb_logs import LB_ACCESS_LOGS_SCHEMA
 from hoptrace_lakehouse.silver import conform
 
 WS, WE = at(0), at(5)
@@ -89,3 +90,41 @@ def test_freshness(spark: SparkSession) -> None:
     assert fresh["status"] == "pass" and abs(fresh["value"] - 45) < 1e-6
     assert dq.check_freshness(prov(600), WS, WE, CFG).first()["status"] == "fail"
     assert dq.check_freshness(prov(45).limit(0), WS, WE, CFG).first()["status"] == "no_data"
+
+
+def test_lb_log_parse(spark: SparkSession) -> None:
+    def lb(rows: list[tuple]) -> DataFrame:
+        df = spark.createDataFrame(
+            rows,
+            "parse_status string, elb string, event_time timestamp, log_interval_end timestamp",
+        )
+        return conform(df, LB_ACCESS_LOGS_SCHEMA)
+
+    clean = [("ok", "app/shop/1", at(1), at(5))] * 3 + [("missing_fields", "app/old/2", at(2), at(5))]
+    ok = dq.check_lb_log_parse(lb(clean), WS, WE, CFG)
+    assert ok is not None
+    r = ok.first()
+    # An older, shorter format is read, counted, not failed.
+    assert (r["check"], r["scope"]) == ("lb_log_parse", "lb_access_logs")
+    assert (r["status"], r["value"]) == ("pass", 0.0)
+    assert '"missing_fields":1' in r["details"] and '"lines":4' in r["details"]
+
+    # A malformed line has no time of its own: it counts in its delivery interval. Lines
+    # outside the window do not count.
+    drifted = [
+        *clean,
+        ("malformed", None, None, at(3)),
+        ("extra_fields", "app/shop/1", at(4), at(5)),
+        ("malformed", None, None, at(30)),
+    ]
+    bad = dq.check_lb_log_parse(lb(drifted), WS, WE, CFG)
+    assert bad is not None
+    r = bad.first()
+    assert r["status"] == "fail" and abs(r["value"] - 2 / 6) < 1e-9
+    assert '"malformed":1' in r["details"] and '"extra_fields":1' in r["details"]
+    assert '"load_balancers_affected":["app/shop/1"]' in r["details"]
+
+    empty = dq.check_lb_log_parse(lb(clean).limit(0), WS, WE, CFG)
+    assert empty is not None and empty.first()["status"] == "no_data"
+    # No LB logs set up: no row at all rather than a no_data row every window.
+    assert dq.check_lb_log_parse(None, WS, WE, CFG) is None

@@ -17,6 +17,7 @@ from pyspark.sql.types import DoubleType, StringType, StructField, StructType, T
 from . import contract
 from .bronze import bronze_key
 from .finalize import FinalizeConfig, _ts_sql, _utc, agent_gaps
+from .lb_logs import PARSE_STATUSES, read_lb_logs
 from .silver import conform
 from .tables import Tables, TableSpec, register
 
@@ -43,6 +44,7 @@ CHECKS: tuple[str, ...] = (
     "schema_drift_version",
     "agent_gap",
     "freshness",
+    "lb_log_parse",
 )
 
 register(
@@ -64,6 +66,8 @@ class DQConfig:
     skew_tolerance_us: int = 100_000
     max_rescued_rate: float = 0.0
     freshness_p95_s: float = 120.0
+    # Share of LB log lines that are malformed or carry fields this build does not know.
+    max_lb_unparsed_rate: float = 0.0
 
 
 def _meta(df: DataFrame, ws: datetime, we: datetime, check: str) -> DataFrame:
@@ -234,6 +238,44 @@ def check_freshness(provisional: DataFrame, ws: datetime, we: datetime, cfg: DQC
     return conform(_meta(out, ws, we, "freshness"), DQ_SCHEMA)
 
 
+def check_lb_log_parse(lb: DataFrame | None, ws: datetime, we: datetime, cfg: DQConfig) -> DataFrame | None:
+    """The load balancer's log lines in the window by ``parse_status``: fail when lines are
+    malformed or carry fields this build does not know (AWS appended to the format: the
+    parser needs them named). ``missing_fields`` (an older, shorter format, read with the
+    absent fields null) is counted, not failed. None where LB logs are not set up."""
+    if lb is None:
+        return None
+    # A malformed line may have no time of its own: it counts in its delivery interval.
+    at = F.coalesce(F.col("event_time"), F.col("log_interval_end"), F.col("_ingest_time"))
+    rows = lb.filter((at >= F.lit(ws)) & (at < F.lit(we)))
+    counts = [F.sum((F.col("parse_status") == s).cast("long")).alias(s) for s in PARSE_STATUSES]
+    agg = rows.agg(
+        F.count("*").alias("n"),
+        *counts,
+        F.sort_array(
+            F.collect_set(F.when(F.col("parse_status").isin("malformed", "extra_fields"), F.col("elb")))
+        ).alias("elbs"),
+    )
+    unparsed = F.coalesce(F.col("malformed"), F.lit(0)) + F.coalesce(F.col("extra_fields"), F.lit(0))
+    out = agg.select(
+        F.lit("lb_access_logs").alias("scope"),
+        F.when(F.col("n") == 0, "no_data")
+        .when(unparsed / F.col("n") > cfg.max_lb_unparsed_rate, "fail")
+        .otherwise("pass")
+        .alias("status"),
+        (unparsed / F.greatest(F.col("n"), F.lit(1))).cast("double").alias("value"),
+        F.lit(cfg.max_lb_unparsed_rate).alias("threshold"),
+        F.to_json(
+            F.struct(
+                F.col("n").alias("lines"),
+                *[F.coalesce(F.col(s), F.lit(0)).alias(s) for s in PARSE_STATUSES],
+                F.col("elbs").alias("load_balancers_affected"),
+            )
+        ).alias("details"),
+    )
+    return conform(_meta(out, ws, we, "lb_log_parse"), DQ_SCHEMA)
+
+
 def run_checks(
     spark: SparkSession,
     tables: Tables,
@@ -273,6 +315,9 @@ def run_checks(
         check_agent_gaps(gaps, nodes, ws, we),
         check_freshness(tables.read(spark, "gold.request_paths_provisional"), ws, we, cfg),
     ]
+    lb = check_lb_log_parse(read_lb_logs(spark, tables), ws, we, cfg)
+    if lb is not None:
+        parts.append(lb)
     out = parts[0]
     for p in parts[1:]:
         out = out.unionByName(p)

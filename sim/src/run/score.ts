@@ -420,5 +420,19 @@ export function lbHopChecks(
       ok: endsAtLb === emitted,
       detail: `${endsAtLb}/${emitted}`,
     },
+    lbParseCheck(out),
   ];
+}
+
+/** The simulator writes today's ALB format: every window's lines parse, none is malformed or drifted. */
+function lbParseCheck(out: LakehouseOutput): Check {
+  const rows = out.dq.filter((d) => d.check === 'lb_log_parse');
+  const bad = rows.filter((d) => d.status === 'fail');
+  return {
+    name: 'LB log lines all parsed (lb_log_parse)',
+    ok: rows.length > 0 && bad.length === 0,
+    detail: rows.length
+      ? `${rows.length - bad.length}/${rows.length} windows${bad.length ? `; ${bad[0]!.details}` : ''}`
+      : 'no lb_log_parse rows',
+  };
 }
