@@ -2,7 +2,7 @@
 // an unreachable store, and what the heartbeat tells the lakehouse.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -119,6 +119,41 @@ test('an unreachable S3 endpoint: uploads retry with a metric, the agent keeps r
   await agent.stop(100);
   // The flows file and the final heartbeat both wait for the next start.
   assert.equal(agent.status().spoolFiles, 2, 'nothing was dropped');
+});
+
+test('a spool that cannot be written: not ready, writes retried and counted, ready again once it can', async () => {
+  const dir = tempDir();
+  const port = await freePort();
+  writeFileSync(join(dir, 'flows.ndjson'), flowLines(120));
+  const config = testConfig(dir, {
+    server: { host: '127.0.0.1', port },
+    batch: { max_age: '1s' },
+    sources: [{ type: 'replay', name: 'replay', paths: [join(dir, 'flows.ndjson')] }],
+  });
+  const agent = new Agent(config, { logger: silentLogger });
+  await agent.start('follow');
+  // The rows wait in an open batch for a second: take the spool's file directory away first.
+  const ready = join(dir, 'spool', 'ready');
+  rmSync(ready, { recursive: true });
+  try {
+    await until(() => agent.status().spoolWritesFailing, 'a spool write failed');
+    const notReady = await get(`http://127.0.0.1:${port}/readyz`);
+    assert.equal(notReady.status, 503);
+    assert.match(notReady.text, /spool writes failing/);
+    const writeErrors = (await agent.metrics.spoolErrors.get()).values.find((v) => v.labels.stage === 'write');
+    assert.ok((writeErrors?.value ?? 0) >= 1, 'the failed write is counted');
+    assert.equal(agent.status().state, 'running');
+    mkdirSync(ready);
+    await until(() => !agent.status().spoolWritesFailing, 'the retried write succeeded');
+    assert.equal((await get(`http://127.0.0.1:${port}/readyz`)).status, 200);
+  } finally {
+    // Writes are retried until they succeed, also while stopping: give them their directory back.
+    mkdirSync(ready, { recursive: true });
+    await agent.stop(5000);
+  }
+  const landed = await readLanded(join(dir, 'landing'));
+  assert.equal(landed.tables.flows?.rows, 120, 'every row landed, once');
+  assert.equal(new Set(landed.tables.flows?.record_ids).size, 120);
 });
 
 test('the heartbeat lands with per-table sequence, flushed-through time and drop counts', async () => {

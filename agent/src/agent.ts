@@ -44,6 +44,7 @@ export interface AgentStatus {
   readonly bufferedBytes: number;
   readonly hasCapacity: boolean;
   readonly uploadsFailing: boolean;
+  readonly spoolWritesFailing: boolean;
   readonly sources: readonly { name: string; kind: string; tailLagBytes?: number; newestEventUs?: number }[];
 }
 
@@ -146,7 +147,7 @@ export class Agent {
     this.uploader.start();
     if (config.server.enabled)
       this.server = await startHttpServer(config.server.host, config.server.port, this.metrics.registry, {
-        ready: () => (this.state === 'running' ? { ok: true } : { ok: false, reason: this.state }),
+        ready: () => this.readiness(),
       });
     this.ticker = setInterval(() => this.pipeline.tick(), Math.min(1000, config.batch.max_age));
     this.ticker.unref();
@@ -208,6 +209,19 @@ export class Agent {
     return summary;
   }
 
+  /**
+   * Ready while running and able to make records durable. A spool that cannot
+   * be written (disk full, directory gone, I/O errors) takes the pod out of
+   * its Services (the OTLP receiver) and holds a rolling update, instead of
+   * accepting records it cannot keep; writes are retried and readiness comes
+   * back with the first one that succeeds.
+   */
+  private readiness(): { ok: boolean; reason?: string } {
+    if (this.state !== 'running') return { ok: false, reason: this.state };
+    if (this.pipeline.spoolWritesFailing) return { ok: false, reason: `spool writes failing (${this.spool.dir})` };
+    return { ok: true };
+  }
+
   /** Point-in-time state for readiness checks, logs and tests. */
   status(): AgentStatus {
     return {
@@ -217,6 +231,7 @@ export class Agent {
       bufferedBytes: this.pipeline.bufferedBytes,
       hasCapacity: this.pipeline.hasCapacity(),
       uploadsFailing: this.uploader.failing,
+      spoolWritesFailing: this.pipeline.spoolWritesFailing,
       sources: this.sources.map((s) => ({ name: s.name, kind: s.kind, ...s.lag?.() })),
     };
   }

@@ -85,6 +85,8 @@ export class Pipeline {
   private readonly rejects: RateLimitedLog;
   private readonly options: PipelineOptions;
   private readonly spool: Spool;
+  /** True from a failed spool write until the next one succeeds (the write is retried meanwhile). */
+  spoolWritesFailing = false;
   private readonly encoder: BatchEncoder;
   private readonly metrics: AgentMetrics;
   private readonly logger: Logger;
@@ -397,8 +399,10 @@ export class Pipeline {
         this.metrics.filesSpooled.inc({ table });
         this.metrics.bytesSpooled.inc({ table }, file.bytes);
         this.onSpooled(file);
+        this.spoolWritesFailing = false;
         return;
       } catch (err) {
+        this.spoolWritesFailing = true;
         this.metrics.spoolErrors.inc({ table, stage: 'write' });
         this.logger.error({ err, table, dir: this.spool.dir, retryInMs: delayMs }, 'spool write failed; retrying');
         await new Promise((r) => setTimeout(r, delayMs));
